@@ -148,11 +148,11 @@ class FusedPrediction:
     conflict: bool = False
     conflict_detail: str | None = None
     emotion_words: tuple[tuple[str, float], ...] = ()  # open-vocabulary, ranked
-    no_evidence: bool = False  # True when no modality had anything to say
+    no_evidence: bool = False  # True when no modality had anything to say (label "unknown")
 
     @property
     def confidence(self) -> float:
-        return self.probs[self.label]
+        return 0.0 if self.no_evidence else self.probs.get(self.label, 0.0)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,159 @@
+"""The ``affectlens`` command: analyze, bench, annotate, models.
+
+Library code logs; this module is the only one that prints, and it turns every
+:class:`~affectlens.core.errors.AffectlensError` into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .core.errors import INPUT_DOC, AffectlensError
+
+FORMATS = "json,csv,frames,srt,vtt,html"
+
+
+def _face_fps(value: str) -> float | None:
+    if value.strip().lower() == "all":
+        return None
+    try:
+        fps = float(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a number of frames per second or 'all', got {value!r}") from e
+    if fps <= 0:
+        raise argparse.ArgumentTypeError("--face-fps must be positive (or 'all')")
+    return fps
+
+
+def _add_analyze(sub) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="analyse media or a transcript and explain the emotions per utterance",
+        description=f"Analyse PATH ({INPUT_DOC}). Several paths or a folder run as a resumable batch.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file(s) or folder(s) to analyse")
+    p.add_argument("--subtitles", metavar="FILE", help="SRT/WebVTT file with utterance times (and 'Speaker:' prefixes); single PATH only")
+    p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
+    p.add_argument("--format", default="json,html", help=f"comma-separated output formats from {FORMATS} (default: json,html)")
+    p.add_argument("--face-fps", type=_face_fps, default=10.0, metavar="N",
+                   help="frames per second for the face stage, or 'all' for every frame (default: 10)")
+    p.add_argument("--modalities", default="face,voice,words", help="comma-separated subset of face,voice,words")
+    p.add_argument("--no-asr", action="store_true", help="do not transcribe speech (faster; no words without subtitles)")
+    p.add_argument("--asr-model", default="whisper-base",
+                   help="'whisper-base' (bundled via pip, offline), a local faster-whisper folder, or a model name to download")
+    p.add_argument("--language", help="speech language code (e.g. en); detected when omitted")
+    p.add_argument("--no-resume", action="store_true", help="in a batch, redo files whose results already exist")
+    p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
+
+
+def _run_analyze(args) -> int:
+    from .batch import run_batch
+    from .pipeline import AnalysisOptions, Pipeline, ProgressHook
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    from .writers import get_writer
+
+    for f in formats:
+        get_writer(f)  # fail fast on an unknown format
+    if args.subtitles and len(args.paths) > 1:
+        print("affectlens: error: --subtitles applies to a single PATH", file=sys.stderr)
+        return 2
+    options = AnalysisOptions(
+        modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
+        face_fps=args.face_fps, subtitles=args.subtitles, asr=not args.no_asr,
+        asr_model=args.asr_model, language=args.language,
+    )
+    pipeline = Pipeline(options)
+    single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
+    if single:
+        result = pipeline(args.paths[0], hook=None if args.quiet else ProgressHook(Path(args.paths[0]).name))
+        written = [get_writer(f)(result, args.out) for f in formats]
+        if not args.quiet:
+            print(result.summary())
+            for w in written:
+                print(f"wrote {w}")
+        return 0
+    report = run_batch(
+        pipeline, args.paths, args.out, formats, resume=not args.no_resume,
+        hook_for=None if args.quiet else (lambda f: ProgressHook(f.name)),
+    )
+    if not args.quiet:
+        print(f"{len(report.done)} analysed, {len(report.skipped)} already done, {len(report.failed)} failed"
+              + (f" (see {Path(args.out) / 'errors.json'})" if report.failed else ""))
+        for f, err in report.failed.items():
+            print(f"  failed: {f}: {err}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _add_models(sub) -> None:
+    sub.add_parser("models", help="list the models affectlens can load, with their test metrics")
+
+
+def _run_models(args) -> int:
+    from .models.registry import _EXTERNAL, available_models, get_card
+
+    for name in available_models():
+        if name in _EXTERNAL:
+            print(f"{name:28s} {_EXTERNAL[name].task:22s} (pip package) {_EXTERNAL[name].description}")
+            continue
+        card = get_card(name)
+        metrics = ", ".join(f"{k}={v}" for k, v in card.metrics.items())
+        print(f"{name:28s} {card.task:22s} {metrics}")
+    return 0
+
+
+#: Subcommands provided by other modules: name -> (module, help). Each module offers
+#: ``add_arguments(parser)`` and ``run(args) -> int``.
+PLUGIN_COMMANDS = {
+    "bench": ("affectlens.research.bench_cli", "score predictions the way MER-UniBench / OV-MER do"),
+    "annotate": ("affectlens.research.annotate_cli", "build MERR-style annotations for a folder of videos"),
+    "serve": ("affectlens.app.server", "run the local web app and HTTP API"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="affectlens",
+        description="What each person feels, when, and why: face, voice and words, fused and explained. Offline.",
+    )
+    parser.add_argument("--version", action="version", version=f"affectlens {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_analyze(sub)
+    _add_models(sub)
+    for name, (module, help_text) in PLUGIN_COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_arguments(p)
+        p.set_defaults(_plugin=mod)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "analyze":
+            return _run_analyze(args)
+        if args.command == "models":
+            return _run_models(args)
+        return int(args._plugin.run(args) or 0)
+    except AffectlensError as e:
+        print(f"affectlens: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("affectlens: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Subtitles (SRT, WebVTT) and transcript tables (CSV) -> utterance segments.
+
+Subtitles are the best utterance boundaries there are: a human already split the speech.
+Speakers come from a ``Name: text`` prefix, a WebVTT ``<v Name>`` voice tag, or a CSV
+``speaker`` column. Damaged files are handled the way a user would want: cues that cannot be
+parsed are skipped and reported; a file with no usable cue at all is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import SubtitleError
+from ..core.types import Segment
+
+log = logging.getLogger(__name__)
+
+_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
+_TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
+_SPEAKER_PREFIX = re.compile(r"^\s*([A-Z][\w .'\-]{0,30}?)\s*:\s+(\S.*)$")
+_VTT_VOICE = re.compile(r"<v(?:\.[\w.]+)?\s+([^>]+)>")
+_TAGS = re.compile(r"<[^>]+>|\{\\[^}]*\}")
+
+
+@dataclass
+class ParsedTranscript:
+    """Segments read from a subtitle/transcript file and what had to be repaired or skipped."""
+
+    segments: list[Segment]
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_text_file(path: str | Path) -> tuple[str, list[str]]:
+    """Read text, trying UTF-8 (with or without BOM) then cp1252; report any fallback."""
+    path = Path(path)
+    if not path.is_file():
+        raise SubtitleError(f"{path}: no such file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise SubtitleError(f"{path}: the file is empty")
+    if b"\x00" in raw[:4096] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SubtitleError(f"{path}: looks like a binary file, not subtitles or a transcript")
+    for encoding in ("utf-8-sig", "utf-16"):
+        try:
+            if encoding == "utf-16" and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                continue
+            return raw.decode(encoding), []
+        except UnicodeDecodeError:
+            continue
+    text = raw.decode("cp1252", errors="replace")
+    return text, [f"{path.name} is not valid UTF-8; read it as Windows-1252 (check accented characters)"]
+
+
+def _seconds(h: str | None, m: str, s: str, ms: str) -> float:
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000
+
+
+def _split_speaker(text: str) -> tuple[str | None, str]:
+    voice = _VTT_VOICE.search(text)
+    if voice:
+        return voice.group(1).strip(), _TAGS.sub("", text).strip()
+    clean = _TAGS.sub("", text).strip()
+    match = _SPEAKER_PREFIX.match(clean)
+    if match and not match.group(1).lower().startswith(("http", "note")):
+        return match.group(1).strip(), match.group(2).strip()
+    return None, clean
+
+
+def parse_subtitles(text: str, *, name: str = "subtitles") -> ParsedTranscript:
+    """Parse SRT or WebVTT text into segments (one per cue), in time order."""
+    warnings: list[str] = []
+    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n").strip())
+    cues: list[tuple[float, float, str | None, str]] = []
+    bad = 0
+    for block in blocks:
+        lines = [ln for ln in block.split("\n") if ln.strip()]
+        if not lines or lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
+            continue
+        timing_at = next((i for i, ln in enumerate(lines) if "-->" in ln), None)
+        if timing_at is None:
+            bad += 1
+            continue
+        match = _TIMING.match(lines[timing_at])
+        if not match:
+            bad += 1
+            continue
+        g = match.groups()
+        start, end = _seconds(*g[0:4]), _seconds(*g[4:8])
+        body = " ".join(ln.strip() for ln in lines[timing_at + 1:])
+        if end < start:
+            bad += 1
+            continue
+        speaker, words = _split_speaker(body)
+        if not words:
+            continue
+        cues.append((start, end, speaker, words))
+    if bad:
+        warnings.append(f"{bad} cue(s) in {name} could not be parsed and were skipped")
+    if not cues:
+        raise SubtitleError(
+            f"{name}: no subtitle cue could be read; expected SRT or WebVTT blocks like "
+            "'00:00:01,000 --> 00:00:02,500' followed by the text"
+        )
+    cues.sort(key=lambda c: c[0])
+    segments = [
+        Segment(index=i, start=s, end=e, source="subtitles", text=t, speaker=spk)
+        for i, (s, e, spk, t) in enumerate(cues)
+    ]
+    return ParsedTranscript(segments, warnings)
+
+
+def parse_transcript_csv(text: str, *, name: str = "transcript") -> ParsedTranscript:
+    """A CSV with an ``utterance`` column (optional ``speaker``, ``dialogue``, ``start``, ``end``)."""
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
+        rows = list(reader)
+    except csv.Error as e:
+        raise SubtitleError(f"{name}: not a readable CSV ({e})") from e
+    column = fields.get("utterance") or fields.get("text")
+    if column is None:
+        raise SubtitleError(
+            f"{name}: the CSV has no 'utterance' column (columns: {', '.join(fields.values()) or 'none'})"
+        )
+    warnings: list[str] = []
+    segments: list[Segment] = []
+    empty = 0
+    for row in rows:
+        utterance = (row.get(column) or "").strip()
+        if not utterance:
+            empty += 1
+            continue
+
+        def col(key: str) -> str | None:
+            value = row.get(fields[key]) if key in fields else None
+            return value.strip() if value and value.strip() else None
+
+        start = _float_or(col("start"), 0.0)
+        end = _float_or(col("end"), start)
+        segments.append(Segment(
+            index=len(segments), start=start, end=end, source="text", text=utterance,
+            speaker=col("speaker"), dialogue=col("dialogue") or col("dialogue_id"),
+        ))
+    if empty:
+        warnings.append(f"{empty} empty row(s) in {name} were skipped")
+    if not segments:
+        raise SubtitleError(f"{name}: the 'utterance' column holds no text")
+    return ParsedTranscript(segments, warnings)
+
+
+def _float_or(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def parse_plain_lines(text: str, *, name: str = "transcript") -> ParsedTranscript:
+    """One utterance per non-empty line; ``Name: text`` lines carry a speaker."""
+    segments = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        speaker, words = _split_speaker(line)
+        segments.append(Segment(index=len(segments), start=0.0, end=0.0, source="text", text=words, speaker=speaker))
+    if not segments:
+        raise SubtitleError(f"{name}: holds no text")
+    return ParsedTranscript(segments)
+
+
+def load_transcript(path: str | Path) -> ParsedTranscript:
+    """Read ``.srt``, ``.vtt``, ``.csv`` or ``.txt`` into segments."""
+    path = Path(path)
+    text, warnings = read_text_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        parsed = parse_transcript_csv(text, name=path.name)
+    elif suffix == ".txt" and "-->" not in text:
+        parsed = parse_plain_lines(text, name=path.name)
+    else:
+        parsed = parse_subtitles(text, name=path.name)
+    parsed.warnings[:0] = warnings
+    for w in parsed.warnings:
+        log.warning(w)
+    return parsed

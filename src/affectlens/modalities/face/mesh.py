@@ -1,0 +1,115 @@
+"""The 478-point MediaPipe face mesh (with irises), run on each detected face's crop.
+
+Run on a whole group photo, the mesh's own detector finds one face of five; run on a crop
+around each :class:`~affectlens.modalities.face.detect.Detection` it finds them all. So every
+face is cut out as a square around its detection box (``expand`` times its size, padded with
+black where it leaves the frame), resized to ``crop_side`` pixels (which also upscales small
+faces to the size the mesh was trained on), meshed in static-image mode, and its landmarks are
+mapped back to frame pixels. ``z`` is MediaPipe's relative depth, in the same pixel scale as x.
+
+A mesh whose centre falls outside the detection box belongs to a neighbouring face that
+entered the crop and is rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .detect import Detection, as_rgb
+
+log = logging.getLogger(__name__)
+
+N_LANDMARKS = 478
+#: Landmark indices used across the face package (MediaPipe canonical mesh numbering).
+#: "right"/"left" are the subject's own sides (the right eye is on the image's left).
+RIGHT_EYE_CORNERS = (33, 133)  # outer, inner
+LEFT_EYE_CORNERS = (263, 362)
+RIGHT_IRIS, LEFT_IRIS = 468, 473
+
+
+def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(right eye, left eye) centres ``[2]`` in pixels: the iris centres, or the corners' mean."""
+    if landmarks.shape[0] > LEFT_IRIS:
+        return landmarks[RIGHT_IRIS, :2], landmarks[LEFT_IRIS, :2]
+    r = landmarks[list(RIGHT_EYE_CORNERS), :2].mean(axis=0)
+    left = landmarks[list(LEFT_EYE_CORNERS), :2].mean(axis=0)
+    return r, left
+
+
+def square_crop(image: np.ndarray, centre: tuple[float, float], side: float, out: int) -> tuple[np.ndarray, float, float]:
+    """Cut a ``side``-pixel square around ``centre`` (zero-padded), resized to ``out`` pixels.
+
+    Returns the crop and its top-left corner (x0, y0) in frame pixels.
+    """
+    import cv2
+
+    x0, y0 = centre[0] - side / 2, centre[1] - side / 2
+    scale = out / side
+    # An affine warp crops, pads and resizes in one pass without copying the frame.
+    m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], dtype=np.float64)
+    crop = cv2.warpAffine(image, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return crop, x0, y0
+
+
+class FaceMesher:
+    """MediaPipe FaceMesh (``refine_landmarks=True``) applied to detection crops.
+
+    Parameters
+    ----------
+    expand : float, default=1.9
+        Crop side as a multiple of the detection box's longer side.
+    crop_side : int, default=256
+        Pixel size the crop is resized to before meshing.
+    min_confidence : float, default=0.5
+        The mesh graph's own detection confidence threshold inside the crop.
+    """
+
+    def __init__(self, *, expand: float = 1.9, crop_side: int = 256, min_confidence: float = 0.5) -> None:
+        self.expand = expand
+        self.crop_side = crop_side
+        self.min_confidence = min_confidence
+        self._mesh = None
+
+    def _model(self):
+        if self._mesh is None:
+            import mediapipe as mp
+
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=self.min_confidence,
+            )
+        return self._mesh
+
+    def __call__(self, image: np.ndarray, detection: Detection) -> np.ndarray | None:
+        """Landmarks ``[shape=(478, 3)]`` float32 in frame pixels (x, y, z), or None if no mesh fits."""
+        rgb = as_rgb(image)
+        x, y, w, h = detection.box
+        side = self.expand * max(w, h)
+        centre = (x + w / 2, y + h / 2)
+        crop, x0, y0 = square_crop(rgb, centre, side, self.crop_side)
+        result = self._model().process(crop)
+        if not result.multi_face_landmarks:
+            return None
+        pts = np.array([(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32)
+        pts *= side
+        pts[:, 0] += x0
+        pts[:, 1] += y0
+        cx, cy = pts[:, 0].mean(), pts[:, 1].mean()
+        if not (x - 0.1 * w <= cx <= x + 1.1 * w and y - 0.1 * h <= cy <= y + 1.1 * h):
+            log.debug("mesh centre (%.0f, %.0f) outside detection box %s: a neighbour's face", cx, cy, detection.box)
+            return None
+        return pts
+
+    def close(self) -> None:
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
+
+
+def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    """Tight (x, y, w, h) box around the mesh: steadier than the detector's box for tracking."""
+    lo = landmarks[:, :2].min(axis=0)
+    hi = landmarks[:, :2].max(axis=0)
+    return float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])

