@@ -47,6 +47,10 @@ def _add_analyze(sub) -> None:
     p.add_argument("--asr-model", default="whisper-base",
                    help="'whisper-base' (bundled via pip, offline), a local faster-whisper folder, or a model name to download")
     p.add_argument("--language", help="speech language code (e.g. en); detected when omitted")
+    p.add_argument("--llm-url", metavar="URL",
+                   help="OpenAI-compatible server that rephrases explanations (off by default; nothing leaves the machine otherwise)")
+    p.add_argument("--llm-model", default="default", help="model name for --llm-url")
+    p.add_argument("--llm-api-key-env", metavar="VAR", help="environment variable holding the API key for --llm-url")
     p.add_argument("--no-resume", action="store_true", help="in a batch, redo files whose results already exist")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
 
@@ -67,6 +71,7 @@ def _run_analyze(args) -> int:
         modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
         face_fps=args.face_fps, subtitles=args.subtitles, asr=not args.no_asr,
         asr_model=args.asr_model, language=args.language,
+        llm_url=args.llm_url, llm_model=args.llm_model, llm_api_key_env=args.llm_api_key_env,
     )
     pipeline = Pipeline(options)
     single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()

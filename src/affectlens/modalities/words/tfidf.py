@@ -138,7 +138,7 @@ class TfidfTextModel:
             per_token[list(where)] += self.coef[:, col] * share[col] / len(where)
         merged: dict[str, np.ndarray] = {}
         for tok, contrib in zip(toks, per_token, strict=True):
-            word = tok.strip(".,;:\"()[]-") or tok
+            word = tok.strip(".,;:!?\"()[]-") or tok
             merged[word] = merged.get(word, 0.0) + contrib
         return [WordContribution(word=w, contributions=c) for w, c in merged.items()]
 

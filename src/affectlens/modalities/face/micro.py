@@ -1,0 +1,111 @@
+"""Spot micro-expressions: facial movements that rise and fall again within about 0.5 s.
+
+Why this method: a micro-expression is defined by its time course (onset -> apex -> offset in
+<= 0.5 s), not by its shape, so it is spotted on each face's AU-intensity series by *temporal
+contrast*: at every frame and for each AU,
+
+    contrast(t) = x(t) - max(x(t - h), x(t + h)),   h = ``half_window`` (0.3 s)
+
+which is high only when the AU is stronger than it is both 0.3 s before and 0.3 s after, i.e.
+for a brief bump. A macro-expression that lasts a second or more is high on one side at least,
+so its contrast stays near zero (only its rise is seen by plain frame differencing, the usual
+source of false spots). Frames whose strongest contrast passes ``threshold`` and is a local
+maximum become apexes; onset and offset are where the leading AU falls back below half of its
+rise; spots longer than ``max_duration`` are dropped.
+
+Blinks (AU45) and lips parting / jaw drop (AU25, AU26), which move fast during normal speech and
+blinking, are never the trigger of a spot (they may be listed with one). The series needs the
+full frame rate (>= ``min_fps``): at 10 frames/s a 0.3 s movement is 3 samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...core.types import MicroExpression
+from .aus import AU_NAMES
+
+#: AUs that do not trigger a spot (blinks and speech movements).
+NON_TRIGGER: frozenset[str] = frozenset({"AU45", "AU25", "AU26"})
+
+
+def _median3(x: np.ndarray) -> np.ndarray:
+    """Median over 3 consecutive frames per column: removes single-frame mesh jitter."""
+    if len(x) < 3:
+        return x
+    padded = np.concatenate([x[:1], x, x[-1:]])
+    return np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+
+
+def spot_micro_expressions(
+    face_id: int,
+    times: Sequence[float],
+    aus: np.ndarray,
+    *,
+    au_names: Sequence[str] = AU_NAMES,
+    half_window: float = 0.3,
+    threshold: float = 1.0,
+    max_duration: float = 0.5,
+    min_fps: float = 15.0,
+) -> list[MicroExpression]:
+    """Micro-expressions of one face track.
+
+    Parameters
+    ----------
+    face_id : int
+        Track id written into the records.
+    times : sequence of float [shape=(n,)]
+        Frame times in seconds, increasing.
+    aus : np.ndarray [shape=(n, len(au_names))]
+        AU intensities (0..5) at those times.
+    threshold : float, default=1.0
+        Minimum temporal contrast (AU intensity units) of the leading AU.
+
+    Returns
+    -------
+    list of MicroExpression
+        In time order.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    n = len(t)
+    if n < 5:
+        return []
+    fps = 1.0 / float(np.median(np.diff(t)))
+    if fps < min_fps:
+        return []
+    x = _median3(np.asarray(aus, dtype=np.float64))
+    h = max(1, int(round(half_window * fps)))
+    before = np.concatenate([np.repeat(x[:1], h, axis=0), x[:-h]])
+    after = np.concatenate([x[h:], np.repeat(x[-1:], h, axis=0)])
+    contrast = x - np.maximum(before, after)
+    trigger = np.array([a not in NON_TRIGGER for a in au_names])
+    strength = np.where(trigger, contrast, -np.inf).max(axis=1)
+    lead = np.where(trigger, contrast, -np.inf).argmax(axis=1)
+
+    spots: list[MicroExpression] = []
+    last_apex = -np.inf
+    for i in range(h, n - h):
+        s = strength[i]
+        if s < threshold or s < strength[max(0, i - h): i + h + 1].max():
+            continue
+        if t[i] - last_apex < 2 * half_window:
+            continue
+        k = lead[i]
+        level = max(before[i, k], after[i, k])
+        half = level + 0.5 * (x[i, k] - level)
+        a = i
+        while a > 0 and x[a - 1, k] > half and t[i] - t[a - 1] <= max_duration:
+            a -= 1
+        b = i
+        while b < n - 1 and x[b + 1, k] > half and t[b + 1] - t[i] <= max_duration:
+            b += 1
+        onset, offset = float(t[max(0, a - 1)]), float(t[min(n - 1, b + 1)])
+        if offset - onset > max_duration + 1.5 / fps:
+            continue
+        listed = tuple(au_names[j] for j in np.argsort(-contrast[i]) if contrast[i, j] >= 0.5 * threshold)
+        spots.append(MicroExpression(face_id=face_id, onset=onset, apex=float(t[i]), offset=offset,
+                                     aus=listed, intensity=round(float(s), 3)))
+        last_apex = t[i]
+    return spots

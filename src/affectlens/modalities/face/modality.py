@@ -1,0 +1,302 @@
+"""The face modality: detect, mesh, track, measure and classify every face in sampled frames.
+
+While the video is decoded, :meth:`FaceModality.observe_frame` runs per sampled frame:
+detection (:mod:`.detect`) -> mesh per face crop (:mod:`.mesh`) -> track ids (:mod:`.track`)
+-> raw geometry and AU scores (:mod:`.aus`) -> aligned crop and expression probabilities (the
+expression classifier, batched per frame). Only small per-face records are kept (about 40
+numbers each), never frames or meshes, so memory does not grow with resolution.
+
+AU intensities need each face's neutral baseline, which is only known once the whole track has
+been seen; :meth:`timeline`, :meth:`evidence` and :meth:`events` compute them after decoding.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...core.labels import LABELS, probs_dict
+from ...core.types import Cue, Evidence, FaceObservation, MediaInfo, MicroExpression, Segment, VideoFrame
+from ..base import AnalysisContext, Modality, register_modality
+from . import aus as au
+from .detect import FaceDetector, as_rgb
+from .mesh import FaceMesher, detector_style_box, eye_centres, landmark_box
+from .micro import spot_micro_expressions
+from .speaker import attribute_speaker
+from .track import FaceTracker
+
+log = logging.getLogger(__name__)
+
+#: AUs at or above this intensity are cited as active cues (FACS "A", trace, is about 1).
+ACTIVE_AU = 1.0
+#: Head-pose range within a segment (degrees) above which head movement is cited.
+HEAD_MOVEMENT_DEG = 15.0
+
+
+@dataclass(frozen=True)
+class _FaceRecord:
+    """What is kept of one face in one frame."""
+
+    frame_index: int
+    time: float
+    face_id: int
+    box: tuple[float, float, float, float]
+    score: float
+    geometry: au.Geometry
+    expression: np.ndarray | None  # [len(LABELS)] probabilities, or None without a classifier
+
+    @property
+    def quality(self) -> float:
+        """Detection confidence x frontalness x size: how far this frame's reading can be trusted."""
+        yaw, pitch, _ = self.geometry.head_pose
+        frontal = max(0.0, np.cos(np.radians(yaw))) * max(0.0, np.cos(np.radians(pitch)))
+        size = min(1.0, self.geometry.iod / 30.0)  # below ~30 px between the eyes, detail is lost
+        return float(self.score * frontal * size)
+
+
+def _load_classifier():
+    """The expression classifier and its crop function, or (None, None, 0) if not installed."""
+    try:
+        from .crop import crop_face
+        from .expression import CROP_SIZE, ExpressionClassifier
+
+        return ExpressionClassifier(), crop_face, int(CROP_SIZE)
+    except Exception as e:  # missing module or model: the face stage still measures AUs
+        log.warning("facial expression classifier unavailable (%s); face evidence will carry AUs only", e)
+        return None, None, 0
+
+
+@register_modality
+class FaceModality(Modality):
+    """Faces: expression probabilities, action units, head pose and who is speaking.
+
+    Parameters
+    ----------
+    frame_rate : float or None, default=10.0
+        Frames per second to analyse; None analyses every frame (needed for micro-expressions).
+    max_faces : int or None, default=8
+        At most this many faces per frame (the most confident).
+    min_score : float, default=0.5
+        Face detection confidence threshold.
+    classify : bool, default=True
+        Run the expression classifier (off: AUs and pose only).
+    """
+
+    name = "face"
+
+    def __init__(
+        self, *, frame_rate: float | None = 10.0, max_faces: int | None = 8, min_score: float = 0.5,
+        classify: bool = True,
+    ) -> None:
+        self.frame_rate = frame_rate
+        self.max_faces = max_faces
+        self.min_score = min_score
+        self.classify = classify
+        self._detector: FaceDetector | None = None
+        self._mesher: FaceMesher | None = None
+        self._classifier = None
+        self._crop = None
+        self._crop_size = 0
+        self._loaded = False
+        self.reset()
+
+    # --- streaming ---------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything seen (called by :meth:`start`)."""
+        self._tracker = FaceTracker()
+        self._records: list[_FaceRecord] = []
+        self._frame_times: list[float] = []
+        self._media: MediaInfo | None = None
+        self._intensity_cache: dict[int, np.ndarray] | None = None
+
+    def start(self, media: MediaInfo) -> None:
+        self.reset()
+        self._media = media
+
+    def _ensure_models(self) -> None:
+        if self._loaded:
+            return
+        self._detector = FaceDetector(min_score=self.min_score)
+        self._mesher = FaceMesher()
+        if self.classify:
+            self._classifier, self._crop, self._crop_size = _load_classifier()
+        self._loaded = True
+
+    def observe_frame(self, frame: VideoFrame) -> None:
+        """Detect, mesh, track and classify the faces of one frame; keep small records."""
+        self._ensure_models()
+        assert self._detector is not None and self._mesher is not None
+        self._intensity_cache = None
+        self._frame_times.append(float(frame.time))
+        rgb = as_rgb(frame.image)
+        faces = []
+        for det in self._detector(rgb, max_faces=self.max_faces):
+            landmarks = self._mesher(rgb, det)
+            if landmarks is None:
+                continue
+            faces.append((det, landmarks))
+        if not faces:
+            self._tracker.update(frame.time, [])
+            return
+        boxes = [landmark_box(lm) for _, lm in faces]
+        ids = self._tracker.update(frame.time, boxes)
+        probs = self._expressions(rgb, faces)
+        for k, ((det, lm), box, face_id) in enumerate(zip(faces, boxes, ids, strict=True)):
+            self._records.append(_FaceRecord(
+                frame_index=frame.index, time=float(frame.time), face_id=face_id, box=box,
+                score=det.score, geometry=au.geometry(lm), expression=None if probs is None else probs[k],
+            ))
+
+    def _expressions(self, rgb, faces) -> np.ndarray | None:
+        """Expression probabilities ``[n_faces, len(LABELS)]`` for one frame's faces (one batch)."""
+        if self._classifier is None or self._crop is None:
+            return None
+        crops = []
+        for _, lm in faces:
+            right, left = eye_centres(lm)
+            crops.append(self._crop(rgb, detector_style_box(lm), tuple(map(float, left)), tuple(map(float, right)),
+                                    self._crop_size))
+        return np.asarray(self._classifier.predict(np.stack(crops)), dtype=np.float64)
+
+    # --- after decoding ----------------------------------------------------------------------
+
+    def _intensities(self) -> dict[int, np.ndarray]:
+        """AU intensities per record index, grouped by face track: {face_id: [n_records_of_face, n_aus]}."""
+        if self._intensity_cache is None:
+            by_face: dict[int, list[int]] = defaultdict(list)
+            for i, r in enumerate(self._records):
+                by_face[r.face_id].append(i)
+            cache = {}
+            for face_id, idx in by_face.items():
+                scores = np.stack([self._records[i].geometry.scores for i in idx])
+                cache[face_id] = au.intensities(scores, au.baseline(scores))
+            self._intensity_cache = cache
+        return self._intensity_cache
+
+    def _face_rows(self) -> dict[int, list[int]]:
+        rows: dict[int, list[int]] = defaultdict(list)
+        for i, r in enumerate(self._records):
+            rows[r.face_id].append(i)
+        return rows
+
+    def _record_aus(self) -> list[np.ndarray]:
+        """AU intensities ``[n_aus]`` for each record, in record order."""
+        out: list[np.ndarray] = [np.zeros(len(au.AU_NAMES))] * len(self._records)
+        inten = self._intensities()
+        for face_id, idx in self._face_rows().items():
+            for j, i in enumerate(idx):
+                out[i] = inten[face_id][j]
+        return out
+
+    def timeline(self) -> list[FaceObservation]:
+        """One :class:`FaceObservation` per face per analysed frame."""
+        out = []
+        for r, values in zip(self._records, self._record_aus(), strict=True):
+            out.append(FaceObservation(
+                frame_index=r.frame_index, time=r.time, face_id=r.face_id,
+                box=tuple(round(v, 1) for v in r.box), detection_score=round(r.score, 4),
+                aus=au.as_dict(values),
+                expression={} if r.expression is None else {k: round(v, 4) for k, v in probs_dict(r.expression).items()},
+                head_pose=tuple(round(v, 2) for v in r.geometry.head_pose),
+                mouth_open=round(r.geometry.mouth_open, 4),
+            ))
+        return out
+
+    def events(self) -> list[MicroExpression]:
+        """Micro-expressions of every face track (needs about 15 frames/s or more)."""
+        found: list[MicroExpression] = []
+        inten = self._intensities()
+        for face_id, idx in self._face_rows().items():
+            times = [self._records[i].time for i in idx]
+            found += spot_micro_expressions(face_id, times, inten[face_id])
+        if not found and self.frame_rate is not None and self.frame_rate < 15:
+            log.info("micro-expressions need the full frame rate; this run sampled %.1f frames/s", self.frame_rate)
+        return sorted(found, key=lambda m: m.apex)
+
+    def evidence(self, context: AnalysisContext) -> list[Evidence]:
+        """One :class:`Evidence` per segment: the attributed face's expression, AUs at its peak."""
+        aus_by_record = self._record_aus()
+        times = np.asarray(self._frame_times)
+        dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        out = []
+        for seg in context.segments:
+            out.append(self._segment_evidence(seg, context, times, dt, aus_by_record))
+        return out
+
+    def _segment_evidence(self, seg: Segment, context: AnalysisContext, times: np.ndarray, dt: float,
+                          aus_by_record: list[np.ndarray]) -> Evidence:
+        lo, hi = seg.start - dt / 2, seg.end + dt / 2
+        n_frames = int(np.sum((times >= lo) & (times <= hi)))
+        inside = [i for i, r in enumerate(self._records) if lo <= r.time <= hi]
+        if n_frames == 0 or not inside:
+            return Evidence.missing(self.name, seg.index, "no face visible")
+        mouths: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+        for i in inside:
+            r = self._records[i]
+            mouths[r.face_id][0].append(r.time)
+            mouths[r.face_id][1].append(r.geometry.mouth_open)
+        speaker = attribute_speaker(mouths, n_frames, context.audio, context.sample_rate)
+        rows = [i for i in inside if self._records[i].face_id == speaker]
+        recs = [self._records[i] for i in rows]
+        weights = np.array([r.quality for r in recs]) + 1e-6
+        coverage = min(1.0, len(rows) / n_frames)
+        reliability = float(np.clip(coverage * float(np.mean([r.quality for r in recs])), 0.0, 1.0))
+
+        have_probs = all(r.expression is not None for r in recs)
+        probs = None
+        if have_probs:
+            p = np.average(np.stack([r.expression for r in recs]), axis=0, weights=weights)
+            probs = probs_dict(p / p.sum())
+            # Peak = the frame where the expression is strongest (least neutral), MERR-style.
+            intensity = np.array([1.0 - r.expression[LABELS.index("neutral")] for r in recs])
+        else:
+            intensity = np.array([aus_by_record[i].sum() for i in rows])
+        k = int(np.argmax(intensity * weights))
+        peak = recs[k]
+        cues = self._au_cues(aus_by_record[rows[k]])
+        cues.append(Cue(self.name, "peak_time", round(peak.time, 2),
+                        f"facial expression peaks at {peak.time:.1f} s", 0.0))
+        cues += self._head_cues(recs)
+        caveat = None
+        if len(mouths) > 1:
+            caveat = f"{len(mouths)} faces visible; attributed to face {speaker}"
+        if probs is None:
+            return Evidence(modality=self.name, segment_index=seg.index, available=False,
+                            reliability=0.0, cues=tuple(cues), speaker=str(speaker),
+                            reason="facial expression classifier unavailable; action units only")
+        return Evidence(
+            modality=self.name, segment_index=seg.index, available=True, probs=probs,
+            reliability=round(reliability, 4), cues=tuple(cues), reason=caveat,
+            model=getattr(self._classifier, "model_name", type(self._classifier).__name__),
+            speaker=str(speaker),
+        )
+
+    @staticmethod
+    def _au_cues(values: np.ndarray, top: int = 5) -> list[Cue]:
+        order = np.argsort(-values)
+        cues = []
+        for j in order[:top]:
+            v = float(values[j])
+            if v < ACTIVE_AU:
+                break
+            name = au.AU_NAMES[j]
+            cues.append(Cue("face", name, round(v, 2), f"{au.AU_DESCRIPTIONS[name]} ({name}, {v:.1f}/5)", round(v / 5, 3)))
+        return cues
+
+    @staticmethod
+    def _head_cues(recs: list[_FaceRecord]) -> list[Cue]:
+        if len(recs) < 3:
+            return []
+        pose = np.array([r.geometry.head_pose for r in recs])
+        ranges = np.ptp(pose, axis=0)
+        cues = []
+        for axis, what in ((0, "head turns side to side"), (1, "head nods / tilts up and down")):
+            if ranges[axis] >= HEAD_MOVEMENT_DEG:
+                name = ("head_yaw_range", "head_pitch_range")[axis]
+                cues.append(Cue("face", name, round(float(ranges[axis]), 1),
+                                f"{what} ({ranges[axis]:.0f} degrees)", 0.1))
+        return cues

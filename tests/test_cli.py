@@ -1,0 +1,44 @@
+"""The command line: help, one-line errors, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from affectlens.cli import build_parser, main
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--subtitles", "--out", "--format", "--face-fps", "--no-asr", "--llm-url"):
+        assert option in out
+
+
+def test_missing_file_is_one_line_error(tmp_path, capsys):
+    code = main(["analyze", str(tmp_path / "missing.mp4"), "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("affectlens: error:")
+
+
+def test_bad_face_fps_is_rejected():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["analyze", "x.mp4", "--face-fps", "-3"])
+
+
+def test_unknown_format(tmp_path, capsys):
+    code = main(["analyze", "x.mp4", "--format", "pdf", "--out", str(tmp_path)])
+    assert code == 1 and "unknown output format" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_transcript_to_json_and_csv(tmp_path):
+    vtt = tmp_path / "t.vtt"
+    vtt.write_text("WEBVTT\n\n00:00.000 --> 00:02.000\n<v Ann>I'm scared, something is wrong.\n")
+    code = main(["analyze", str(vtt), "--out", str(tmp_path / "o"), "--format", "json,csv", "--quiet"])
+    assert code == 0
+    data = json.loads((tmp_path / "o" / "t.json").read_text())
+    assert data["utterances"][0]["segment"]["speaker"] == "Ann"
+    assert (tmp_path / "o" / "t.csv").read_text().count("\n") == 2

@@ -1,0 +1,165 @@
+"""Face modality on real media: detection, tracking, AUs, evidence, speaker and micro-expressions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectlens.core.types import Evidence, MicroExpression, Segment
+from affectlens.ingest.decode import decode, probe, read_image
+from affectlens.modalities.base import MODALITIES, AnalysisContext
+from affectlens.modalities.face import FaceModality
+from affectlens.modalities.face.aus import AU_NAMES
+from affectlens.modalities.face.detect import FaceDetector, as_rgb
+from affectlens.modalities.face.mesh import FaceMesher
+from affectlens.modalities.face.micro import spot_micro_expressions
+from affectlens.modalities.face.speaker import attribute_speaker
+from affectlens.modalities.face.track import FaceTracker
+
+pytestmark = pytest.mark.data
+
+
+def _run(path: Path, frame_rate: float | None = 10.0) -> tuple[FaceModality, AnalysisContext]:
+    info = probe(path)
+    face = FaceModality(frame_rate=frame_rate)
+    face.start(info)
+    report = decode(info, frame_rate=frame_rate, on_frame=face.observe_frame)
+    duration = max(info.duration, 0.0)
+    starts = np.arange(0.0, max(duration, 1e-3), 3.0)
+    segs = [Segment(i, float(s), float(min(s + 3.0, duration)), "window") for i, s in enumerate(starts)]
+    return face, AnalysisContext(media=info, segments=segs, audio=report.audio)
+
+
+@pytest.fixture(scope="module")
+def pexels(pexels_clip: Path) -> tuple[FaceModality, AnalysisContext]:
+    return _run(pexels_clip)
+
+
+def test_registered() -> None:
+    assert MODALITIES["face"] is FaceModality
+    assert FaceModality().frame_rate == 10.0
+    assert FaceModality(frame_rate=None).frame_rate is None
+
+
+def test_multi_face_photo_finds_all_five(demo_dir: Path) -> None:
+    image = read_image(demo_dir / "multi_face.jpg")
+    dets = FaceDetector()(image)
+    assert len(dets) == 5
+    mesher = FaceMesher()
+    meshes = [mesher(image, d) for d in dets]
+    assert all(m is not None and m.shape == (478, 3) for m in meshes)
+    centres = np.array([m[:, :2].mean(axis=0) for m in meshes])
+    # five different faces, not one face meshed five times
+    dists = np.linalg.norm(centres[:, None] - centres[None], axis=-1)
+    assert dists[np.triu_indices(5, 1)].min() > 50
+
+
+def test_grey_rgba_and_huge_images(demo_dir: Path) -> None:
+    import cv2
+
+    image = read_image(demo_dir / "multi_face.jpg")
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
+    huge = cv2.resize(image, (image.shape[1] * 4, image.shape[0] * 4))
+    det = FaceDetector()
+    assert len(det(grey)) == 5 and len(det(rgba)) == 5
+    big = det(huge)
+    assert len(big) == 5
+    assert max(b.box[2] for b in big) > 3 * max(d.box[2] for d in det(image)) * 0.9  # boxes in original pixels
+    assert as_rgb(grey).shape == image.shape
+
+
+def test_image_input_gives_one_evidence_per_face_photo(demo_dir: Path) -> None:
+    face, ctx = _run(demo_dir / "multi_face.jpg")
+    tl = face.timeline()
+    assert len(tl) == 5 and len({o.face_id for o in tl}) == 5
+    ctx = AnalysisContext(media=ctx.media, segments=[Segment(0, 0.0, 0.0, "image")])
+    (ev,) = face.evidence(ctx)
+    assert ev.speaker is not None and int(ev.speaker) in {o.face_id for o in tl}
+    assert any(c.name == "peak_time" for c in ev.cues)
+
+
+def test_no_face_video(demo_dir: Path) -> None:
+    face, ctx = _run(demo_dir / "no_face.mp4")
+    assert face.timeline() == []
+    evs = face.evidence(ctx)
+    assert len(evs) == len(ctx.segments) > 0
+    assert all(isinstance(e, Evidence) and not e.available and e.reason == "no face visible" for e in evs)
+    assert face.events() == []
+
+
+def test_pexels_one_stable_track_and_au_ranges(pexels) -> None:
+    face, ctx = pexels
+    tl = face.timeline()
+    assert len(tl) > 150  # 19.7 s at 10 frames/s, a face in (nearly) every frame
+    assert {o.face_id for o in tl} == {0}
+    for o in tl:
+        assert set(o.aus) == set(AU_NAMES)
+        assert all(0.0 <= v <= 5.0 for v in o.aus.values())
+        assert all(abs(a) < 90 for a in o.head_pose)
+        assert o.mouth_open >= 0
+
+
+def test_pexels_smile_end_has_more_au12_than_crying_start(pexels) -> None:
+    face, _ = pexels
+    tl = face.timeline()
+    au12 = lambda lo, hi: np.mean([o.aus["AU12"] for o in tl if lo <= o.time < hi])  # noqa: E731
+    start, end = au12(0.0, 5.0), au12(14.0, 19.7)
+    assert end > start + 1.0, (start, end)
+
+
+def test_pexels_evidence_per_segment(pexels) -> None:
+    face, ctx = pexels
+    evs = face.evidence(ctx)
+    assert [e.segment_index for e in evs] == [s.index for s in ctx.segments]
+    for e in evs:
+        assert e.speaker == "0"
+        assert any(c.name == "peak_time" and ctx.segments[e.segment_index].start - 0.1 <= c.value
+                   <= ctx.segments[e.segment_index].end + 0.1 for c in e.cues)
+        if e.available:
+            assert abs(sum(e.probs.values()) - 1) < 1e-6 and 0 < e.reliability <= 1
+        au_cues = [c for c in e.cues if c.name.startswith("AU")]
+        assert all(1.0 <= c.value <= 5.0 and c.name in c.description for c in au_cues)
+
+
+def test_tracker_keeps_ids_and_ends_tracks_after_gap() -> None:
+    tr = FaceTracker(max_gap=1.0)
+    assert tr.update(0.0, [(0, 0, 100, 100), (300, 0, 100, 100)]) == [0, 1]
+    assert tr.update(0.1, [(305, 2, 100, 100), (4, 1, 100, 100)]) == [1, 0]
+    assert tr.update(0.2, [(8, 1, 100, 100)]) == [0]
+    assert tr.update(2.0, [(8, 1, 100, 100)]) == [2]  # gap of 1.8 s: a new track
+
+
+def test_speaker_follows_the_moving_mouth_and_the_voice() -> None:
+    t = np.arange(0, 3, 0.1)
+    talking = 0.15 * (np.sin(2 * np.pi * 3 * t) > 0)
+    still = np.full_like(t, 0.02)
+    mouths = {0: (list(t), list(still)), 1: (list(t), list(talking))}
+    assert attribute_speaker(mouths, len(t)) == 1
+    sr = 16_000
+    audio = np.zeros(int(3 * sr), np.float32)
+    # the voice follows face 2's mouth, not face 1's (which moves in antiphase)
+    other = 0.15 - talking
+    for i, ti in enumerate(t):
+        if other[i] > 0.1:
+            audio[int(ti * sr): int((ti + 0.1) * sr)] = 0.5
+    mouths = {1: (list(t), list(talking)), 2: (list(t), list(other))}
+    assert attribute_speaker(mouths, len(t), audio, sr) == 2
+    assert attribute_speaker({7: ([0.0], [0.1])}, 1) == 7
+
+
+def test_micro_spotting_on_a_synthetic_series() -> None:
+    t = np.arange(0, 6, 1 / 25)
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.2, 0.1, (len(t), len(AU_NAMES))).clip(0, 5)
+    j = AU_NAMES.index("AU12")
+    x[(t >= 2.0) & (t < 2.3), j] += 3.0  # brief: a micro-expression
+    x[(t >= 4.0) & (t < 5.5), AU_NAMES.index("AU04")] += 3.0  # long: a macro-expression
+    spots = spot_micro_expressions(0, t, x)
+    assert len(spots) == 1 and isinstance(spots[0], MicroExpression)
+    s = spots[0]
+    assert 2.0 <= s.apex <= 2.3 and s.onset < s.apex < s.offset and s.offset - s.onset <= 0.6
+    assert s.aus[0] == "AU12"
+    assert spot_micro_expressions(0, t[::3], x[::3]) == []  # 8 frames/s: too slow to tell

@@ -1,0 +1,125 @@
+"""End to end on real media: the whole chain, every bad input, every output format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import affectlens
+from affectlens.batch import run_batch
+from affectlens.core.errors import MediaError, SubtitleError
+from affectlens.core.labels import LABELS
+from affectlens.pipeline import AnalysisOptions, Pipeline
+from affectlens.writers import WRITERS, get_writer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return Pipeline(AnalysisOptions(face_fps=5.0))
+
+
+@pytest.fixture(scope="module")
+def mer_clip(shared_data, tmp_path_factory):
+    """A MER2023 clip (Mandarin) with its English transcript as one subtitle cue."""
+    clip = shared_data / "video" / "mer2023_samples" / "sample_00000727.mp4"
+    srt = tmp_path_factory.mktemp("subs") / "sad.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:04,000\nSorry, I'm sorry, I apologize to you, to Daqiang.\n")
+    return clip, srt
+
+
+def test_video_with_subtitles_fuses_three_modalities(pipeline, mer_clip):
+    clip, srt = mer_clip
+    result = Pipeline(AnalysisOptions(face_fps=5.0, subtitles=str(srt)))(clip)
+    assert len(result.utterances) == 1
+    u = result.utterances[0]
+    assert set(u.evidence) == {"face", "voice", "words"}
+    assert all(ev.available for ev in u.evidence.values()), {k: v.reason for k, v in u.evidence.items()}
+    assert u.fused.label in LABELS and sum(u.fused.probs.values()) == pytest.approx(1.0)
+    assert sum(u.fused.contributions.values()) == pytest.approx(1.0)
+    assert u.evidence["words"].label == "sad"  # "Sorry, I'm sorry, I apologize"
+    assert u.explanation.text and u.explanation.cues  # cites measured cues
+    frames = result.frames()
+    assert len(frames) > 10 and frames["face_id"].nunique() >= 1
+    table = result.to_pandas()
+    assert {"face_sad", "voice_sad", "words_sad", "prob_sad", "explanation"} <= set(table.columns)
+
+
+def test_video_without_subtitles_transcribes(pipeline, shared_data):
+    result = pipeline(shared_data / "video" / "mer2023_samples" / "sample_00000338.mp4")
+    assert result.utterances and result.utterances[0].segment.source == "vad"
+    texts = [u.segment.text for u in result.utterances if u.segment.text]
+    assert texts, "whisper should recognise the Mandarin speech"
+    # Mandarin text is not evidence for the English text model, and says so
+    words = result.utterances[-1].evidence["words"]
+    assert not words.available and "English" in words.reason
+
+
+def test_silent_video_without_face_gets_windows_and_no_evidence(pipeline, demo_dir):
+    result = pipeline(demo_dir / "no_face.mp4")
+    assert result.utterances and all(u.segment.source in ("window", "vad") for u in result.utterances)
+    for u in result.utterances:
+        assert not u.evidence["face"].available and u.evidence["face"].reason
+
+
+def test_image_input(pipeline, demo_dir):
+    result = pipeline(demo_dir / "multi_face.jpg")
+    assert len(result.utterances) == 1 and result.utterances[0].segment.source == "image"
+    assert result.frames()["face_id"].nunique() == 5
+    assert not result.utterances[0].evidence["voice"].available
+
+
+def test_transcript_input(tmp_path):
+    csv = tmp_path / "chat.csv"
+    csv.write_text("speaker,utterance\nA,I am so happy for you!\nB,This is terrible and I hate it.\n")
+    result = affectlens.analyze(csv)
+    assert [u.evidence["words"].label for u in result.utterances] == ["happy", "angry"] or \
+        result.utterances[0].fused.label == "happy"
+    assert list(result.utterances[0].evidence) == ["words"]
+
+
+def test_analyze_text_api():
+    result = affectlens.analyze_text(["Thank you so much, this is wonderful!", ""])
+    assert result.utterances[0].fused.label == "happy"
+    assert result.utterances[1].fused.no_evidence
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 1000])
+def test_bad_media_raises_clear_error(pipeline, tmp_path, content):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    with pytest.raises(MediaError):
+        pipeline(bad)
+
+
+def test_broken_subtitles_raise(tmp_path, demo_dir):
+    srt = tmp_path / "broken.srt"
+    srt.write_text("this is not\na subtitle file\n")
+    with pytest.raises(SubtitleError):
+        Pipeline(AnalysisOptions(subtitles=str(srt)))(demo_dir / "single_face.mp4")
+
+
+def test_all_writers_and_json_schema(pipeline, demo_dir, tmp_path):
+    result = pipeline(demo_dir / "single_face.mp4")
+    for fmt in WRITERS:
+        path = get_writer(fmt)(result, tmp_path)
+        assert path.stat().st_size > 0
+    data = json.loads((tmp_path / "single_face.json").read_text())
+    assert data["schema_version"] == "1.0" and data["media"]["kind"] == "video"
+    assert {"segment", "evidence", "fused", "explanation"} <= set(data["utterances"][0])
+    html = (tmp_path / "single_face.html").read_text()
+    assert "<svg" in html and "http" not in html.split("</style>")[0]  # self-contained
+    assert "-->" in (tmp_path / "single_face.srt").read_text()
+
+
+def test_batch_survives_a_bad_file_and_resumes(pipeline, demo_dir, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    out = tmp_path / "out"
+    report = run_batch(pipeline, [demo_dir / "single_face.mp4", bad], out, ["json", "csv"])
+    assert report.done == [str(demo_dir / "single_face.mp4")] and str(bad) in report.failed
+    assert (out / "single_face.json").is_file() and (out / "errors.json").is_file()
+    again = run_batch(pipeline, [demo_dir / "single_face.mp4", bad], out, ["json"])
+    assert again.skipped == [str(demo_dir / "single_face.mp4")] and not again.done

@@ -1,0 +1,252 @@
+"""Fine-tune MiniLM's top layers on MELD in conversational context, and ship them as a small graph.
+
+Only the top ``--layers`` transformer blocks (default 2 of 6) and two linear heads (7 MELD
+emotions, 3 sentiments, trained jointly) are trained, for three reasons: the hidden states
+below them can be computed once and cached, which makes an epoch on a 2-core CPU a couple of
+minutes; the shipped difference from the pip package's weights stays small (the tuned blocks
+as float16, ~3.5 MB each); and the frozen lower layers keep the encoder general. Input: the
+utterance, then its two previous turns of the same dialogue as the second segment, each
+tagged ``same:`` / ``other:`` speaker. Loss: cross-entropy with sqrt-inverse-frequency class
+weights (MELD is half neutral). The epoch is chosen by dev weighted F1 with the tuned blocks
+already rounded to float16, as they ship.
+
+Writes ``emotion.onnx`` and the emotion/sentiment arrays of ``heads.npz`` into
+``src/affectlens/models/text-emotion-minilm/`` (the GoEmotions head from
+``words_minilm.py heads`` is kept), and updates the card.
+
+    flock /tmp/affectlens-heavy.lock nice -n 5 python training/words_finetune.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+from tokenizers import Tokenizer
+
+from affectlens.modalities.words.context import build_context
+from affectlens.modalities.words.corpora import MELD_EMOTIONS, load_meld
+from affectlens.models.registry import external_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from words_bert import MiniLM  # noqa: E402
+from words_minilm import MODEL_DIR, WORK, base_safetensors, write_card  # noqa: E402
+from words_onnx import export_encoder  # noqa: E402
+
+log = logging.getLogger("words_finetune")
+SPLITS = ("train", "dev", "test")
+
+
+def tokenize(split: str, previous: int) -> tuple[list[tuple[list[int], list[int]]], np.ndarray, np.ndarray]:
+    tok = Tokenizer.from_file(str(external_path("all-MiniLM-L6-v2") / "tokenizer.json"))
+    tok.enable_truncation(256, strategy="longest_first")
+    tok.no_padding()
+    s = load_meld(split)
+    ctx = build_context(s.texts, s.speakers, s.dialogues, previous=previous)
+    enc = tok.encode_batch([(t, c) if c else t for t, c in zip(s.texts, ctx, strict=True)])
+    return [(e.ids, e.type_ids) for e in enc], s.emotions, s.sentiments
+
+
+def pad(items: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    t = max(len(ids) for ids, _ in items)
+    ids = torch.zeros((len(items), t), dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for r, (i, ty) in enumerate(items):
+        ids[r, :len(i)] = torch.tensor(i)
+        types[r, :len(ty)] = torch.tensor(ty)
+        mask[r, :len(i)] = 1
+    return ids, types, mask
+
+
+@torch.no_grad()
+def lower_states(model: MiniLM, items, stop: int, batch: int = 64) -> list[torch.Tensor]:
+    """Hidden states after the first ``stop`` blocks, one fp16 ``[len, 384]`` tensor per item."""
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+    out: list[torch.Tensor | None] = [None] * len(items)
+    for k in range(0, len(order), batch):
+        idx = order[k:k + batch]
+        ids, types, mask = pad([items[i] for i in idx])
+        x = model.run_layers(model.embed(ids, types), mask, 0, stop)
+        for r, i in enumerate(idx):
+            out[i] = x[r, : int(mask[r].sum())].to(torch.float16).clone()
+    return out
+
+
+class Top(torch.nn.Module):
+    """The tuned blocks + mean pooling + emotion and sentiment heads."""
+
+    def __init__(self, base: MiniLM, start: int) -> None:
+        super().__init__()
+        self.start = start
+        self.blocks = copy.deepcopy(base.encoder.layer[start:])
+        self.drop = torch.nn.Dropout(0.1)
+        self.emotion = torch.nn.Linear(384, len(MELD_EMOTIONS))
+        self.sentiment = torch.nn.Linear(384, 3)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        bias = MiniLM.attention_bias(mask)
+        for block in self.blocks:
+            x = block(x, bias)
+        pooled = MiniLM.pool(x, mask)
+        return self.emotion(self.drop(pooled)), self.sentiment(self.drop(pooled))
+
+
+def batches(states, n_batch: int, shuffle: bool):
+    """Length-bucketed batches: shuffled within buckets of similar length so padding stays small."""
+    order = sorted(range(len(states)), key=lambda i: len(states[i]) + (random.random() * 4 if shuffle else 0))
+    chunks = [order[k:k + n_batch] for k in range(0, len(order), n_batch)]
+    if shuffle:
+        random.shuffle(chunks)
+    for idx in chunks:
+        t = max(len(states[i]) for i in idx)
+        x = torch.zeros((len(idx), t, 384))
+        mask = torch.zeros((len(idx), t), dtype=torch.long)
+        for r, i in enumerate(idx):
+            x[r, : len(states[i])] = states[i].float()
+            mask[r, : len(states[i])] = 1
+        yield idx, x, mask
+
+
+@torch.no_grad()
+def evaluate(top: Top, states) -> tuple[np.ndarray, np.ndarray]:
+    top.eval()
+    emo = np.zeros((len(states), len(MELD_EMOTIONS)), dtype=np.float32)
+    sen = np.zeros((len(states), 3), dtype=np.float32)
+    for idx, x, mask in batches(states, 128, shuffle=False):
+        e, s = top(x, mask)
+        emo[idx], sen[idx] = e.numpy(), s.numpy()
+    return emo, sen
+
+
+def fp16_rounded(top: Top) -> Top:
+    """A copy whose tuned blocks hold exactly the float16 values that ship."""
+    out = copy.deepcopy(top)
+    with torch.no_grad():
+        for p in out.blocks.parameters():
+            p.copy_(p.to(torch.float16).to(torch.float32))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--previous", type=int, default=2)
+    parser.add_argument("--sentiment-weight", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N items per split (smoke test)")
+    parser.add_argument("--no-write", action="store_true", help="train and score, but leave the model folder alone")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    t_start = time.process_time()
+    base = MiniLM.from_safetensors(base_safetensors()).eval()
+    start = 6 - args.layers
+    data = {}
+    for split in SPLITS:
+        items, emo, sen = tokenize(split, args.previous)
+        if args.limit:
+            items, emo, sen = items[: args.limit], emo[: args.limit], sen[: args.limit]
+        t0 = time.time()
+        data[split] = (lower_states(base, items, start), emo, sen)
+        log.info("%s: %d items, lower states in %.0f s", split, len(items), time.time() - t0)
+    y_train = data["train"][1]
+    freq = np.maximum(np.bincount(y_train, minlength=len(MELD_EMOTIONS)) / len(y_train), 1e-3)
+    weights = torch.tensor((1 / np.sqrt(freq)) / (1 / np.sqrt(freq)).mean(), dtype=torch.float32)
+    top = Top(base, start)
+    opt = torch.optim.AdamW(top.parameters(), lr=args.lr, weight_decay=0.01)
+    steps = args.epochs * ((len(y_train) + args.batch - 1) // args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1,
+                                                anneal_strategy="linear")
+    emo_loss = torch.nn.CrossEntropyLoss(weight=weights)
+    sen_loss = torch.nn.CrossEntropyLoss()
+    best = None
+    history = []
+    for epoch in range(1, args.epochs + 1):
+        top.train()
+        t0 = time.time()
+        total = 0.0
+        states, emo, sen = data["train"]
+        for idx, x, mask in batches(states, args.batch, shuffle=True):
+            e, s = top(x, mask)
+            loss = emo_loss(e, torch.from_numpy(emo[idx])) + args.sentiment_weight * sen_loss(s, torch.from_numpy(sen[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        rounded = fp16_rounded(top)
+        e_dev, s_dev = evaluate(rounded, data["dev"][0])
+        dev_f1 = f1_score(data["dev"][1], e_dev.argmax(1), average="weighted")
+        dev_sf1 = f1_score(data["dev"][2], s_dev.argmax(1), average="weighted")
+        history.append({"epoch": epoch, "loss": total / len(y_train), "dev_weighted_f1": round(float(dev_f1), 4),
+                        "dev_sentiment_weighted_f1": round(float(dev_sf1), 4), "seconds": round(time.time() - t0)})
+        log.info("epoch %d: %s", epoch, history[-1])
+        if best is None or dev_f1 > best[0]:
+            best = (dev_f1, epoch, rounded)
+    dev_f1, epoch, top = best
+    e_test, s_test = evaluate(top, data["test"][0])
+    y_test, sen_test = data["test"][1], data["test"][2]
+    metrics = {
+        "meld_test_weighted_f1": round(float(f1_score(y_test, e_test.argmax(1), average="weighted")), 4),
+        "meld_test_macro_f1": round(float(f1_score(y_test, e_test.argmax(1), average="macro")), 4),
+        "meld_test_accuracy": round(float((e_test.argmax(1) == y_test).mean()), 4),
+        "meld_sentiment_test_weighted_f1": round(float(f1_score(sen_test, s_test.argmax(1), average="weighted")), 4),
+        "meld_dev_weighted_f1": round(float(dev_f1), 4),
+    }
+    log.info("chosen epoch %d: %s", epoch, metrics)
+    (WORK / "finetune_last.json").write_text(json.dumps({"args": vars(args), "metrics": metrics, "history": history}, indent=2))
+    if args.no_write:
+        return
+    # Put the tuned blocks back into a full encoder and export it: base tensors become references.
+    full = MiniLM.from_safetensors(base_safetensors()).eval()
+    for i, block in enumerate(top.blocks):
+        full.encoder.layer[start + i].load_state_dict(block.state_dict())
+    info = export_encoder(full, base_safetensors(), MODEL_DIR / "emotion.onnx")
+    log.info("exported tuned graph: %s", info)
+    np.save(WORK / "finetune_test_logits.npy", e_test)
+    np.save(WORK / "finetune_dev_logits.npy", evaluate(top, data["dev"][0])[0])
+    heads_path = MODEL_DIR / "heads.npz"
+    with np.load(heads_path) as old:
+        arrays = {k: old[k] for k in old.files}
+    arrays["emotion_W"] = top.emotion.weight.detach().numpy().astype(np.float32)
+    arrays["emotion_b"] = top.emotion.bias.detach().numpy().astype(np.float32)
+    arrays["sentiment_W"] = top.sentiment.weight.detach().numpy().astype(np.float32)
+    arrays["sentiment_b"] = top.sentiment.bias.detach().numpy().astype(np.float32)
+    np.savez_compressed(heads_path, **arrays)
+    frozen = json.loads((WORK / "frozen_heads.json").read_text())
+    metrics["goemotions_test_macro_f1"] = frozen["goemotions_test_macro_f1"]
+    tuned = {"inputs": [["emotion.onnx", "ctx"]], "normalise": False}
+    write_card(
+        features={"emotion": "tuned ctx", "sentiment": "tuned ctx", "goemotions": "frozen alone"},
+        metrics=metrics,
+        heads={"emotion": tuned, "sentiment": tuned,
+               "goemotions": {"inputs": [["encoder.onnx", "alone"]], "normalise": True}},
+        extra={"retrain": "flock /tmp/affectlens-heavy.lock nice -n 5 python training/words_minilm.py frozen heads && "
+                          "flock /tmp/affectlens-heavy.lock nice -n 5 python training/words_finetune.py "
+                          + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("threads", "limit", "no_write")),
+               "finetune": {"tuned_blocks": args.layers, "epoch": epoch, "epochs": args.epochs, "lr": args.lr,
+                            "batch": args.batch, "class_weights": "sqrt inverse frequency",
+                            "sentiment_loss_weight": args.sentiment_weight, "history": history,
+                            "cpu_seconds": round(time.process_time() - t_start)}},
+    )
+    log.info("done in %.0f CPU s", time.process_time() - t_start)
+
+
+if __name__ == "__main__":
+    main()
