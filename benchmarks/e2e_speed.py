@@ -76,7 +76,7 @@ def make_long_clip(seconds: float = 60.0) -> Path:
     return out_path
 
 
-def speech_track(seconds: float) -> "np.ndarray":
+def speech_track(seconds: float):
     """English speech for the clip's audio: RAVDESS sentences of four actors, back to back.
 
     The sample's own soundtrack holds no speech, which would leave ASR and the voice model

@@ -37,8 +37,7 @@ def fer_measures(split: str, per_class: int | None = None, seed: int = 0) -> pd.
     labels = pd.read_csv(dataset_path("faces", "fer2013", "labels.csv"))
     labels = labels[labels["split"] == split]
     if per_class:
-        labels = labels.groupby("emotion", group_keys=False).apply(
-            lambda g: g.sample(min(len(g), per_class), random_state=seed))
+        labels = labels.sample(frac=1.0, random_state=seed).groupby("emotion").head(per_class)
     mesher = FaceMesher()
     box = Detection(box=(0.0, 0.0, float(UPSCALE), float(UPSCALE)), score=1.0, keypoints=np.zeros((6, 2), np.float32))
     rows = []

@@ -155,11 +155,67 @@ def test_micro_spotting_on_a_synthetic_series() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(0.2, 0.1, (len(t), len(AU_NAMES))).clip(0, 5)
     j = AU_NAMES.index("AU12")
-    x[(t >= 2.0) & (t < 2.3), j] += 3.0  # brief: a micro-expression
-    x[(t >= 4.0) & (t < 5.5), AU_NAMES.index("AU04")] += 3.0  # long: a macro-expression
+    brief = (t >= 2.0) & (t < 2.3)  # a micro-expression: AU12 with AU06 and AU10
+    x[brief, j] += 4.0
+    x[brief, AU_NAMES.index("AU06")] += 3.0
+    x[brief, AU_NAMES.index("AU10")] += 3.0
+    long = (t >= 4.0) & (t < 5.5)  # a macro-expression of the same strength
+    for a in ("AU04", "AU07", "AU09"):
+        x[long, AU_NAMES.index(a)] += 3.5
+    x[(t >= 3.0) & (t < 3.2), AU_NAMES.index("AU45")] += 5.0  # a blink is no micro-expression
     spots = spot_micro_expressions(0, t, x)
     assert len(spots) == 1 and isinstance(spots[0], MicroExpression)
     s = spots[0]
     assert 2.0 <= s.apex <= 2.3 and s.onset < s.apex < s.offset and s.offset - s.onset <= 0.6
     assert s.aus[0] == "AU12"
     assert spot_micro_expressions(0, t[::3], x[::3]) == []  # 8 frames/s: too slow to tell
+
+
+def test_micro_expression_spliced_into_real_frames(pexels_clip: Path) -> None:
+    """7 frames (0.29 s) of her smiling peak spliced into 3.8 s of her sustained crying face."""
+    from affectlens.core.types import VideoFrame
+
+    info = probe(pexels_clip)
+    base, smile = [], []
+
+    def keep(f: VideoFrame) -> None:
+        if 5.5 <= f.time < 9.3:
+            base.append(f.image)
+        elif f.time >= 12.9 and len(smile) < 7:
+            smile.append(f.image)
+
+    decode(info, frame_rate=None, on_frame=keep, want_audio=False)
+    at = len(base) // 2 - 3
+    base[at: at + 7] = smile
+    face = FaceModality(frame_rate=None)
+    for i, img in enumerate(base):
+        face.observe_frame(VideoFrame(index=i, time=i / info.fps, image=img))
+    events = face.events()
+    lo, hi = at / info.fps - 0.2, (at + 6) / info.fps + 0.2
+    hits = [e for e in events if lo <= e.apex <= hi]
+    assert len(hits) == 1, events
+    assert hits[0].offset - hits[0].onset <= 0.6 and "AU12" in hits[0].aus
+    assert len(events) - 1 <= 1  # at most one false spot in 3.8 s
+
+
+def test_evidence_with_a_classifier_weights_probs_and_finds_the_peak(demo_dir: Path, monkeypatch) -> None:
+    """The crop + classifier path, with a stand-in classifier whose output is known."""
+    from affectlens.core.labels import LABELS
+    from affectlens.modalities.face import modality as mod
+    from affectlens.modalities.face.crop import crop_face
+
+    class Fake:
+        model_name = "fake"
+
+        def predict(self, crops: np.ndarray) -> np.ndarray:
+            assert crops.ndim == 3 and crops.shape[1:] == (48, 48)
+            p = np.full((len(crops), len(LABELS)), 0.05)
+            p[:, LABELS.index("happy")] = 0.7
+            return p / p.sum(axis=1, keepdims=True)
+
+    monkeypatch.setattr(mod, "_load_classifier", lambda: (Fake(), crop_face, 48))
+    face, ctx = _run(demo_dir / "single_face.mp4")
+    evs = face.evidence(ctx)
+    assert evs and all(e.available and e.label == "happy" and e.model == "fake" for e in evs)
+    assert all(0 < e.reliability <= 1 for e in evs)
+    assert face.timeline()[0].expression["happy"] > 0.6

@@ -204,6 +204,7 @@ def main() -> None:
         },
         "retrain": "python training/voice_emotion.py",
         "encoder": "whisper-base",
+        "C": c,
         "head_file": "head.npz",
         "normalise_level": normalise,
         "augmented_training": augment,

@@ -8,7 +8,7 @@ stored as plain ``dict[str, float]`` so they serialise without ceremony.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 from .labels import LABELS
 
 
-class MediaKind(str, Enum):
+class MediaKind(StrEnum):
     """What an input file turned out to hold."""
 
     VIDEO = "video"  # frames, with or without an audio track

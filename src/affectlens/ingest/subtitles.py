@@ -136,7 +136,7 @@ def parse_transcript_csv(text: str, *, name: str = "transcript") -> ParsedTransc
             empty += 1
             continue
 
-        def col(key: str) -> str | None:
+        def col(key: str, row: dict = row) -> str | None:
             value = row.get(fields[key]) if key in fields else None
             return value.strip() if value and value.strip() else None
 

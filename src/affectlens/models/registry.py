@@ -22,7 +22,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ def available_models(task: str | None = None) -> list[str]:
     return sorted(n for n, t in names.items() if task is None or t == task)
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_card(name_or_path: str) -> ModelCard:
     """Find a shipped model by name (or a folder path) and verify its files' checksums."""
     candidate = Path(name_or_path)
@@ -164,7 +164,7 @@ def get_card(name_or_path: str) -> ModelCard:
     return card
 
 
-@lru_cache(maxsize=None)
+@cache
 def onnx_session(name_or_path: str, file: str | None = None, threads: int | None = None):
     """A cached onnxruntime session for one ONNX file of a shipped model."""
     import onnxruntime as ort
@@ -179,7 +179,7 @@ def onnx_session(name_or_path: str, file: str | None = None, threads: int | None
         raise ModelError(f"cannot load {card.path(file)} with onnxruntime: {e}") from e
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_arrays(name_or_path: str, file: str | None = None) -> dict[str, Any]:
     """The arrays of one ``.npz`` file of a shipped model, loaded once."""
     import numpy as np
@@ -210,7 +210,7 @@ def register_external(model: ExternalModel) -> ExternalModel:
     return model
 
 
-@lru_cache(maxsize=None)
+@cache
 def external_path(name: str) -> Path:
     """Resolve (and checksum) a registered external encoder once per process."""
     from . import external  # noqa: F401  (registers the built-in resolvers)

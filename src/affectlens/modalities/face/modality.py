@@ -57,6 +57,9 @@ class _FaceRecord:
         return float(self.score * frontal * size)
 
 
+_WARNED: set[str] = set()
+
+
 def _load_classifier():
     """The expression classifier and its crop function, or (None, None, 0) if not installed."""
     try:
@@ -65,7 +68,9 @@ def _load_classifier():
 
         return ExpressionClassifier(), crop_face, int(CROP_SIZE)
     except Exception as e:  # missing module or model: the face stage still measures AUs
-        log.warning("facial expression classifier unavailable (%s); face evidence will carry AUs only", e)
+        if str(e) not in _WARNED:  # once per process, not once per file
+            _WARNED.add(str(e))
+            log.warning("facial expression classifier unavailable (%s); face evidence will carry AUs only", e)
         return None, None, 0
 
 

