@@ -81,3 +81,15 @@ def test_broken_image(tmp_path, demo_dir):
     bad.write_bytes(bad.read_bytes()[:200])
     with pytest.raises(MediaError):
         probe(bad)
+
+
+def test_rotation_metadata_is_applied():
+    """A 96x64 clip tagged to display rotated by 90 degrees (made with ffmpeg, 13 kB)."""
+    from pathlib import Path
+
+    clip = Path(__file__).parent / "fixtures" / "gen" / "rotated90.mp4"
+    info = probe(clip)
+    assert info.rotation == 90 and (info.width, info.height) == (64, 96)
+    frames = []
+    decode(info, frame_rate=None, on_frame=frames.append)
+    assert frames[0].image.shape == (96, 64, 3)  # upright, as ffmpeg's autorotate shows it

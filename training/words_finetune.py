@@ -1,10 +1,12 @@
 """Fine-tune MiniLM's top layers on MELD in conversational context, and ship them as a small graph.
 
-Only the top ``--layers`` transformer blocks (default 2 of 6) and two linear heads (7 MELD
-emotions, 3 sentiments, trained jointly) are trained, for three reasons: the hidden states
-below them can be computed once and cached, which makes an epoch on a 2-core CPU a couple of
-minutes; the shipped difference from the pip package's weights stays small (the tuned blocks
-as float16, ~3.5 MB each); and the frozen lower layers keep the encoder general. Input: the
+Two ways of adapting the encoder, both shipped as a small graph on top of the pip package's
+weights: ``--layers N`` trains the top N blocks in full (default 2 of 6; ~3.5 MB each as
+float16), and ``--lora R`` additionally gives every block below a rank-R LoRA update (for
+``--layers 0 --lora 16``: all six blocks adapted, ~1.3 MB). Two linear heads (7 MELD emotions,
+3 sentiments) are trained jointly. Hidden states below the first trained block are computed
+once and cached (for LoRA, the embeddings), so an epoch on a 2-core CPU takes minutes, and the
+shipped difference from the pip package's weights stays a few MB. Input: the
 utterance, then its two previous turns of the same dialogue as the second segment, each
 tagged ``same:`` / ``other:`` speaker. Loss: cross-entropy with sqrt-inverse-frequency class
 weights (MELD is half neutral). The epoch is chosen by dev weighted F1 with the tuned blocks
@@ -82,18 +84,66 @@ def lower_states(model: MiniLM, items, stop: int, batch: int = 64) -> list[torch
     return out
 
 
-class Top(torch.nn.Module):
-    """The tuned blocks + mean pooling + emotion and sentiment heads."""
+class LoRALinear(torch.nn.Linear):
+    """A frozen linear layer plus a trainable low-rank update ``B @ A`` (LoRA, Hu et al. 2021).
 
-    def __init__(self, base: MiniLM, start: int) -> None:
+    It subclasses ``nn.Linear`` so the frozen ``weight``/``bias`` keep their names, which is how
+    the ONNX export recognises them as the pip package's tensors; only ``lora_A``/``lora_B``
+    (a few hundred kB for all six blocks) are embedded in the graph.
+    """
+
+    def __init__(self, base: torch.nn.Linear, rank: int, alpha: float) -> None:
+        super().__init__(base.in_features, base.out_features)
+        with torch.no_grad():
+            self.weight.copy_(base.weight)
+            self.bias.copy_(base.bias)
+        self.weight.requires_grad_(False)
+        self.bias.requires_grad_(False)
+        self.lora_A = torch.nn.Parameter(torch.randn(rank, base.in_features) / base.in_features**0.5)
+        self.lora_B = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+        self.scale = alpha / rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scale
+
+
+LORA_TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                "intermediate.dense", "output.dense")
+
+
+def add_lora(block: torch.nn.Module, rank: int, alpha: float) -> None:
+    """Freeze ``block`` and give each of its linear layers a LoRA update."""
+    for p in block.parameters():
+        p.requires_grad_(False)
+    for path in LORA_TARGETS:
+        *parents, leaf = path.split(".")
+        owner = block
+        for name in parents:
+            owner = getattr(owner, name)
+        setattr(owner, leaf, LoRALinear(getattr(owner, leaf), rank, alpha))
+
+
+class Top(torch.nn.Module):
+    """The trained blocks + mean pooling + emotion and sentiment heads.
+
+    Blocks from ``start`` on run here, on cached hidden states; the last ``tuned`` of them are
+    trained in full, the ones before (only when LoRA is on) through LoRA updates.
+    """
+
+    def __init__(self, base: MiniLM, start: int, tuned: int | None = None, lora: int = 0, alpha: float = 16) -> None:
         super().__init__()
         self.start = start
         self.blocks = copy.deepcopy(base.encoder.layer[start:])
+        tuned = len(self.blocks) if tuned is None else tuned
+        for block in list(self.blocks)[: len(self.blocks) - tuned]:
+            add_lora(block, lora, alpha)
         self.drop = torch.nn.Dropout(0.1)
         self.emotion = torch.nn.Linear(384, len(MELD_EMOTIONS))
         self.sentiment = torch.nn.Linear(384, 3)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.start == 0:
+            x = self.drop(x)  # the embedding dropout the cached states skipped
         bias = MiniLM.attention_bias(mask)
         for block in self.blocks:
             x = block(x, bias)
@@ -133,13 +183,16 @@ def fp16_rounded(top: Top) -> Top:
     out = copy.deepcopy(top)
     with torch.no_grad():
         for p in out.blocks.parameters():
-            p.copy_(p.to(torch.float16).to(torch.float32))
+            if p.requires_grad and p.numel() >= 1024:  # what words_onnx.export_encoder embeds as fp16
+                p.copy_(p.to(torch.float16).to(torch.float32))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--layers", type=int, default=2, help="top blocks trained in full")
+    parser.add_argument("--lora", type=int, default=0, help="LoRA rank for the blocks below (0: they stay frozen)")
+    parser.add_argument("--lora-alpha", type=float, default=16.0)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch", type=int, default=32)
@@ -149,6 +202,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N items per split (smoke test)")
     parser.add_argument("--no-write", action="store_true", help="train and score, but leave the model folder alone")
+    parser.add_argument("--force", action="store_true", help="write even if the shipped model is better on dev")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -156,7 +210,7 @@ def main() -> None:
     random.seed(args.seed)
     t_start = time.process_time()
     base = MiniLM.from_safetensors(base_safetensors()).eval()
-    start = 6 - args.layers
+    start = 0 if args.lora else 6 - args.layers
     data = {}
     for split in SPLITS:
         items, emo, sen = tokenize(split, args.previous)
@@ -168,8 +222,10 @@ def main() -> None:
     y_train = data["train"][1]
     freq = np.maximum(np.bincount(y_train, minlength=len(MELD_EMOTIONS)) / len(y_train), 1e-3)
     weights = torch.tensor((1 / np.sqrt(freq)) / (1 / np.sqrt(freq)).mean(), dtype=torch.float32)
-    top = Top(base, start)
-    opt = torch.optim.AdamW(top.parameters(), lr=args.lr, weight_decay=0.01)
+    top = Top(base, start, tuned=args.layers, lora=args.lora, alpha=args.lora_alpha)
+    trainable = [p for p in top.parameters() if p.requires_grad]
+    log.info("training %d parameters", sum(p.numel() for p in trainable))
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * ((len(y_train) + args.batch - 1) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1,
                                                 anneal_strategy="linear")
@@ -213,10 +269,17 @@ def main() -> None:
     (WORK / "finetune_last.json").write_text(json.dumps({"args": vars(args), "metrics": metrics, "history": history}, indent=2))
     if args.no_write:
         return
+    card_path = MODEL_DIR / "card.json"
+    old_card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    shipped_dev = old_card.get("metrics", {}).get("meld_dev_weighted_f1", 0.0)
+    if dev_f1 <= shipped_dev and not args.force:
+        log.info("dev weighted F1 %.4f does not beat the shipped model's %.4f; not writing (--force to override)",
+                 dev_f1, shipped_dev)
+        return
     # Put the tuned blocks back into a full encoder and export it: base tensors become references.
     full = MiniLM.from_safetensors(base_safetensors()).eval()
     for i, block in enumerate(top.blocks):
-        full.encoder.layer[start + i].load_state_dict(block.state_dict())
+        full.encoder.layer[start + i] = block.eval()
     info = export_encoder(full, base_safetensors(), MODEL_DIR / "emotion.onnx")
     log.info("exported tuned graph: %s", info)
     np.save(WORK / "finetune_test_logits.npy", e_test)
@@ -231,16 +294,21 @@ def main() -> None:
     np.savez_compressed(heads_path, **arrays)
     frozen = json.loads((WORK / "frozen_heads.json").read_text())
     metrics["goemotions_test_macro_f1"] = frozen["goemotions_test_macro_f1"]
+    kept = {}
+    if "goemotions_head" in old_card:  # an MLP head from words_goemotions.py stays in heads.npz
+        kept["goemotions_head"] = old_card["goemotions_head"]
+        metrics["goemotions_test_macro_f1"] = old_card["metrics"]["goemotions_test_macro_f1"]
     tuned = {"inputs": [["emotion.onnx", "ctx"]], "normalise": False}
     write_card(
         features={"emotion": "tuned ctx", "sentiment": "tuned ctx", "goemotions": "frozen alone"},
         metrics=metrics,
         heads={"emotion": tuned, "sentiment": tuned,
                "goemotions": {"inputs": [["encoder.onnx", "alone"]], "normalise": True}},
-        extra={"retrain": "flock /tmp/affectlens-heavy.lock nice -n 5 python training/words_minilm.py frozen heads && "
+        extra=kept | {"context_previous": args.previous,
+               "retrain": "flock /tmp/affectlens-heavy.lock nice -n 5 python training/words_minilm.py frozen heads && "
                           "flock /tmp/affectlens-heavy.lock nice -n 5 python training/words_finetune.py "
-                          + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("threads", "limit", "no_write")),
-               "finetune": {"tuned_blocks": args.layers, "epoch": epoch, "epochs": args.epochs, "lr": args.lr,
+                          + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("threads", "limit", "no_write", "force")),
+               "finetune": {"tuned_blocks": args.layers, "lora_rank": args.lora, "lora_alpha": args.lora_alpha, "epoch": epoch, "epochs": args.epochs, "lr": args.lr,
                             "batch": args.batch, "class_weights": "sqrt inverse frequency",
                             "sentiment_loss_weight": args.sentiment_weight, "history": history,
                             "cpu_seconds": round(time.process_time() - t_start)}},

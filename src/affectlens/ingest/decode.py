@@ -62,6 +62,17 @@ def _rotation(stream) -> int:
     return 0
 
 
+def _first_frame_rotation(container) -> int:
+    """Rotation from the display matrix, which PyAV exposes on decoded frames only."""
+    import av
+
+    try:
+        frame = next(container.decode(video=0))
+        return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+    except (StopIteration, av.error.FFmpegError):
+        return 0
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Read the facts about ``path`` without decoding it: kind, duration, streams, rotation."""
     path = Path(path)
@@ -92,6 +103,8 @@ def probe(path: str | Path) -> MediaInfo:
                 h, w = image.shape[:2]
                 return MediaInfo(str(path), MediaKind.IMAGE, 0.0, False, True, width=w, height=h)
         rotation = _rotation(video) if video is not None else 0
+        if video is not None and not rotation:
+            rotation = _first_frame_rotation(container)
         width, height = (video.codec_context.width, video.codec_context.height) if video is not None else (0, 0)
         if rotation in (90, 270):
             width, height = height, width

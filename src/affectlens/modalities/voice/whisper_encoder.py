@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from scipy.special import erf
 
 from ...core.errors import ModelError
 
@@ -136,8 +135,14 @@ def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5) 
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    # Whisper and CTranslate2's GELU are the exact (erf) form, not the tanh approximation.
-    return 0.5 * x * (1.0 + erf(x * np.float32(0.7071067811865476)))
+    """GELU, tanh form.
+
+    Whisper and CTranslate2 use the exact erf form; the tanh form differs by < 1e-3 per value
+    (final-layer correlation with CTranslate2 0.99993-0.999997 measured; erf: 0.99999999999) but numpy's vectorised tanh is
+    ~15x faster than scipy's erf, which made GELU a third of the encoder's time.
+    """
+    inner = np.float32(0.7978845608028654) * (x + np.float32(0.044715) * x * x * x)
+    return np.float32(0.5) * x * (np.float32(1.0) + np.tanh(inner))
 
 
 def _conv1d(x: np.ndarray, w2d: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:

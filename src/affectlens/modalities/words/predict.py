@@ -125,6 +125,16 @@ class MiniLMPredictor:
         self.previous = int(self.card.extra.get("context_previous", 2))
         self.occlusion_words = occlusion_words
         self._fallback: TfidfTextModel | None = None
+        #: Optional late fusion with the linear models (card key ``blend``: head -> [model, weight]),
+        #: weights tuned on MELD dev by training/words_blend.py. The two err differently: the
+        #: encoder reads context and paraphrase, the n-grams catch rare but telling words.
+        self.blend: dict[str, tuple[str, float]] = {k: (m, float(w)) for k, (m, w) in self.card.extra.get("blend", {}).items()}
+
+    def _blended(self, head: str, probs: np.ndarray, texts: list[str]) -> np.ndarray:
+        if head not in self.blend:
+            return probs
+        model, weight = self.blend[head]
+        return (1.0 - weight) * probs + weight * load_tfidf(model).predict_proba(texts)
 
     def _features(self, head: str, texts: list[str], contexts: list[str], memo: dict) -> np.ndarray:
         spec = self.heads_spec[head]
@@ -138,16 +148,20 @@ class MiniLMPredictor:
         return np.hstack(parts)
 
     def _head(self, head: str, x: np.ndarray) -> np.ndarray:
+        """A linear head, or a one-hidden-layer ReLU MLP when ``<head>_hidden_W`` is present."""
+        if f"{head}_hidden_W" in self.arrays:
+            x = np.maximum(x @ self.arrays[f"{head}_hidden_W"].T + self.arrays[f"{head}_hidden_b"], 0.0)
         return x @ self.arrays[f"{head}_W"].T + self.arrays[f"{head}_b"]
 
     def emotion_proba(self, texts: list[str], contexts: list[str]) -> np.ndarray:
         """``[n, 7]`` native MELD probabilities (used for occlusion too)."""
-        return _softmax(self._head("emotion", self._features("emotion", texts, contexts, {})))
+        return self._blended("emotion", _softmax(self._head("emotion", self._features("emotion", texts, contexts, {}))), texts)
 
     def predict(self, texts: list[str], contexts: list[str]) -> list[TextPrediction]:
         memo: dict = {}
-        emo = _softmax(self._head("emotion", self._features("emotion", texts, contexts, memo)))
-        sent = _softmax(self._head("sentiment", self._features("sentiment", texts, contexts, memo)))
+        emo = self._blended("emotion", _softmax(self._head("emotion", self._features("emotion", texts, contexts, memo))), texts)
+        sent = self._blended("sentiment", _softmax(self._head("sentiment", self._features("sentiment", texts, contexts, memo))),
+                             texts)
         goemo = 1.0 / (1.0 + np.exp(-self._head("goemotions", self._features("goemotions", texts, contexts, memo))))
         attributions = self._occlusion(texts, contexts, emo)
         out = []

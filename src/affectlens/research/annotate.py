@@ -1,0 +1,228 @@
+"""Batch MERR-style annotation of unlabelled clips: resumable, failure-tolerant.
+
+For each clip: run the pipeline, build a :class:`~affectlens.research.merr.MerrRecord`, and
+save the state (atomically) before moving on, so an interrupted or crashed batch loses at most
+the clip in flight. Outputs in ``out_dir``:
+
+* ``merr.json``: clip name -> MERR record, for clips whose agreement reaches ``min_agreement``;
+* ``instructions.jsonl``: one instruction-tuning conversation per kept clip;
+* ``annotate_state.json``: every clip seen, ``done`` (with its record, kept or not) or
+  ``failed`` (with its error). ``merr.json`` and ``instructions.jsonl`` are derived from it, so
+  rerunning with another ``min_agreement`` re-filters without re-analysing.
+
+The analysis function is injected (``analyze=``), defaulting to :func:`affectlens.analyze`:
+tests and other pipelines pass any callable ``analyze(path, subtitles=None|path) -> Result``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..core.errors import ParameterError
+from .merr import AnalyzedClip, MerrRecord, RecordOptions, build_record
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+SUBTITLE_SUFFIXES = (".srt", ".vtt", ".csv")
+STATE_FILE = "annotate_state.json"
+MERR_FILE = "merr.json"
+INSTRUCTIONS_FILE = "instructions.jsonl"
+STATE_VERSION = 1
+
+AnalyzeFn = Callable[..., AnalyzedClip]
+
+
+@dataclass(frozen=True)
+class ClipState:
+    """How one clip ended: ``done`` with its record, or ``failed`` with the error."""
+
+    name: str
+    path: str
+    status: str  # "done" | "failed"
+    record: MerrRecord | None = None
+    error: str | None = None
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"path": self.path, "status": self.status, "error": self.error,
+                "record": None if self.record is None else self.record.to_merr()}
+
+    @classmethod
+    def from_plain(cls, name: str, data: dict[str, Any]) -> ClipState:
+        rec = data.get("record")
+        return cls(name=name, path=data.get("path", ""), status=data["status"], error=data.get("error"),
+                   record=None if rec is None else MerrRecord.from_merr(name, rec))
+
+
+@dataclass(frozen=True)
+class AnnotateSummary:
+    """What a run did: counts, and where it wrote."""
+
+    out_dir: Path
+    analysed: int  # clips analysed in this run
+    skipped: int  # clips already finished before this run
+    failed: tuple[str, ...]  # clips that failed (this run or before)
+    kept: tuple[str, ...]  # clips in merr.json
+    filtered: tuple[str, ...]  # done, but agreement below min_agreement
+    states: dict[str, ClipState] = field(default_factory=dict, repr=False)
+
+
+def find_clips(inputs: Iterable[str | Path]) -> list[Path]:
+    """Video files named in ``inputs``: files as given, folders searched (not recursively), sorted."""
+    clips: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            clips.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES))
+        elif path.is_file():
+            clips.append(path)
+        else:
+            raise ParameterError(f"input {path} is neither a video file nor a folder")
+    names = [c.stem for c in clips]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ParameterError(f"clip names must be unique (records are keyed by name); repeated: {', '.join(dupes)}")
+    return clips
+
+
+def find_subtitles(clip: Path, subtitles_dir: Path | None) -> Path | None:
+    """``<subtitles_dir>/<clip stem>.(srt|vtt|csv)``, if there is one."""
+    if subtitles_dir is None:
+        return None
+    return next((p for s in SUBTITLE_SUFFIXES if (p := subtitles_dir / f"{clip.stem}{s}").is_file()), None)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename, so readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_state(out_dir: Path) -> dict[str, ClipState]:
+    """Clip states saved by an earlier run (empty when none)."""
+    path = out_dir / STATE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {name: ClipState.from_plain(name, item) for name, item in data["clips"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ParameterError(f"cannot resume: {path} is unreadable ({e}); move it away to start afresh") from e
+
+
+def save_outputs(out_dir: Path, states: dict[str, ClipState], min_agreement: float) -> tuple[list[str], list[str]]:
+    """Write the state file, then ``merr.json`` and ``instructions.jsonl`` derived from it."""
+    _write_atomic(out_dir / STATE_FILE, json.dumps(
+        {"version": STATE_VERSION, "clips": {n: s.to_plain() for n, s in states.items()}}, indent=1) + "\n")
+    kept, filtered = [], []
+    merr: dict[str, Any] = {}
+    lines = []
+    for name, st in states.items():
+        if st.status != "done" or st.record is None:
+            continue
+        if st.record.agreement < min_agreement:
+            filtered.append(name)
+            continue
+        kept.append(name)
+        merr[name] = st.record.to_merr()
+        lines.append(json.dumps(st.record.instruction(video=Path(st.path).name), ensure_ascii=False))
+    _write_atomic(out_dir / MERR_FILE, json.dumps(merr, indent=1, ensure_ascii=False) + "\n")
+    _write_atomic(out_dir / INSTRUCTIONS_FILE, "".join(line + "\n" for line in lines))
+    return kept, filtered
+
+
+def _default_analyze() -> AnalyzeFn:
+    try:
+        from .. import analyze
+    except ImportError as e:  # the pipeline is optional for the research tools
+        raise ParameterError(f"affectlens.analyze is not available ({e}); pass analyze= explicitly") from e
+    return analyze
+
+
+def annotate(
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    min_agreement: float = 0.0,
+    subtitles_dir: str | Path | None = None,
+    analyze: AnalyzeFn | None = None,
+    options: RecordOptions | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> AnnotateSummary:
+    """Annotate clips into MERR records, resuming from ``out_dir`` when it holds a state file.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Video files and/or folders of videos.
+    out_dir : str or Path
+        Created if needed; see the module docstring for what it receives.
+    min_agreement : float, default=0.0
+        Keep a clip in ``merr.json`` only when its modality agreement (0..1) reaches this.
+    subtitles_dir : str or Path, optional
+        Folder of ``<clip>.srt|.vtt|.csv`` transcripts, passed to ``analyze(subtitles=...)``.
+    analyze : callable, optional
+        ``analyze(path, subtitles=None|path) -> Result``; default :func:`affectlens.analyze`.
+        Injected so tests and custom pipelines can annotate without the shipped models.
+    options : RecordOptions, optional
+        Thresholds of the record builder.
+    retry_failed : bool, default=False
+        Analyse clips that failed in an earlier run again (finished clips are always skipped).
+    progress : bool, default=True
+        Show a tqdm bar on stderr.
+
+    Returns
+    -------
+    AnnotateSummary
+    """
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ParameterError(f"min_agreement must be between 0 and 1; got {min_agreement}")
+    out = Path(out_dir)
+    subs = Path(subtitles_dir) if subtitles_dir is not None else None
+    if subs is not None and not subs.is_dir():
+        raise ParameterError(f"subtitles folder {subs} not found")
+    clips = find_clips(inputs)
+    if not clips:
+        raise ParameterError(f"no video files found in {', '.join(map(str, inputs))}")
+    out.mkdir(parents=True, exist_ok=True)
+    states = load_state(out)
+    todo = [c for c in clips if c.stem not in states
+            or (retry_failed and states[c.stem].status == "failed")]
+    skipped = len(clips) - len(todo)
+    if skipped:
+        logger.info("resuming: %d of %d clips already finished", skipped, len(clips))
+    run_analyze = analyze or (_default_analyze() if todo else None)
+    bar = tqdm(todo, desc="annotate", unit="clip", file=sys.stderr, disable=not progress)
+    for clip in bar:
+        bar.set_postfix_str(clip.name, refresh=False)
+        try:
+            result = run_analyze(clip, subtitles=find_subtitles(clip, subs))  # type: ignore[misc]
+            state = ClipState(clip.stem, str(clip), "done", record=build_record(clip.stem, result, options))
+        except Exception as e:  # noqa: BLE001 - one bad clip must never stop the batch
+            logger.warning("%s failed: %s: %s", clip.name, type(e).__name__, e)
+            state = ClipState(clip.stem, str(clip), "failed", error=f"{type(e).__name__}: {e}")
+        states[clip.stem] = state
+        save_outputs(out, states, min_agreement)
+    kept, filtered = save_outputs(out, states, min_agreement)
+    failed = tuple(n for n, s in states.items() if s.status == "failed")
+    return AnnotateSummary(out_dir=out, analysed=len(todo), skipped=skipped, failed=failed, kept=tuple(kept),
+                           filtered=tuple(filtered), states=states)
