@@ -134,3 +134,18 @@ def test_real_speech_with_speaker_baseline(shared_data: Path, modality: VoiceMod
     loud = [next(c for c in e.cues if c.name == "loudness_rel").value for e in out]
     assert min(loud[3:]) > max(loud[:3])  # angry clips are louder than this speaker's calm ones
     assert "this speaker's usual" in next(c for c in out[4].cues if c.name == "loudness_rel").description
+
+
+def test_head_maps_calm_onto_neutral(modality: VoiceModality) -> None:
+    head = modality._head()
+    x = head.mean + head.scale * np.random.default_rng(0).standard_normal((3, head.mean.shape[0]))
+    native = head.predict_native(x)
+    shared = head.predict_shared(x)
+    assert native.shape == (3, len(head.labels)) and shared.shape == (3, len(LABELS))
+    np.testing.assert_allclose(native.sum(1), 1.0)
+    np.testing.assert_allclose(
+        shared[:, LABELS.index("neutral")],
+        native[:, head.labels.index("neutral")] + native[:, head.labels.index("calm")],
+    )
+    with pytest.raises(ValueError, match="features"):
+        head.logits(np.zeros((1, 3)))

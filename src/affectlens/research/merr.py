@@ -253,7 +253,8 @@ def reason_caption(label: str, aus: Sequence[str], audio: str, text: str,
     if agreeing and not against:
         parts.append(f"Face, voice and words that were available ({', '.join(agreeing)}) all point to {noun}.")
     elif agreeing:
-        parts.append(f"{', '.join(agreeing).capitalize()} point to {noun}, while {', '.join(against)} "
+        verb = "points" if len(agreeing) == 1 else "point"
+        parts.append(f"{', '.join(agreeing).capitalize()} {verb} to {noun}, while {', '.join(against)} "
                      f"disagree{'s' if len(against) == 1 else ''}; taken together the person most likely feels {noun}.")
     else:
         parts.append(f"No single cue is decisive, but combined they suggest {noun}.")

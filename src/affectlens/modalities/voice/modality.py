@@ -46,6 +46,12 @@ def reliability(speech_seconds: float, snr_db: float, clipped: float, scale: flo
     return float(min(1.0, max(0.0, scale * q_duration * q_snr * q_clip)))
 
 
+def _segment_audio(context: AnalysisContext, seg: Segment) -> np.ndarray:
+    """The segment's samples as finite float32 (NaN/inf from a broken decoder become 0)."""
+    audio = context.audio_slice(seg)
+    return np.nan_to_num(np.asarray(audio, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+
+
 @register_modality
 class VoiceModality(Modality):
     """Speech emotion and prosody per utterance, from the audio track.
@@ -86,17 +92,18 @@ class VoiceModality(Modality):
 
         # Pass 1: gate and prosody for every segment, so each speaker's baseline is known
         # before any single utterance is read against it.
-        measured: dict[int, tuple[np.ndarray, float, prosody_mod.Prosody]] = {}
+        # Audio slices are not kept between the passes, so memory stays flat on long files.
+        measured: dict[int, tuple[float, prosody_mod.Prosody]] = {}
         for pos, seg in enumerate(segments):
-            audio = np.nan_to_num(context.audio_slice(seg).astype(np.float32, copy=False))
+            audio = _segment_audio(context, seg)
             speech_s = float(active_speech(audio).sum()) * FRAME / SAMPLE_RATE
             if speech_s < self.min_speech:
                 continue
-            measured[pos] = (audio, speech_s, prosody_mod.measure(audio, seg.words))
+            measured[pos] = (speech_s, prosody_mod.measure(audio, seg.words))
         baselines: dict[str | None, prosody_mod.ProsodyBaseline] = {}
         for speaker in {segments[pos].speaker for pos in measured}:
             baselines[speaker] = prosody_mod.baseline(
-                [m[2] for pos, m in measured.items() if segments[pos].speaker == speaker]
+                [m[1] for pos, m in measured.items() if segments[pos].speaker == speaker]
             )
 
         head = self._head() if measured else None
@@ -105,8 +112,8 @@ class VoiceModality(Modality):
             if pos not in measured or head is None:
                 out.append(Evidence.missing(self.name, seg.index, "no speech in this segment"))
                 continue
-            audio, speech_s, pros = measured[pos]
-            out.append(self._judge(seg, audio, speech_s, pros, baselines[seg.speaker], head))
+            speech_s, pros = measured[pos]
+            out.append(self._judge(seg, _segment_audio(context, seg), speech_s, pros, baselines[seg.speaker], head))
         log.info("voice: judged %d of %d segments", len(measured), len(segments))
         return out
 

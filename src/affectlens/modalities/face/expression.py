@@ -1,0 +1,144 @@
+"""Facial expression classifier: aligned grey face crops -> probabilities over :data:`LABELS`.
+
+The model is the shipped ``face-expression`` ONNX network (a compact CNN trained on FER2013
+with ``training/face_expression.py``; see its model card for data, licence and test figures).
+It takes the crops that :func:`affectlens.modalities.face.crop.crop_face` makes, so training
+and run time see faces framed the same way. Loading goes through the model registry, which
+checks the file's sha256; nothing is loaded until the first :meth:`ExpressionClassifier.predict`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ...core.errors import ModelError
+from ...core.labels import DATASET_MAPPINGS, LABELS
+from ...models.registry import get_card, onnx_session
+from .crop import CROP_SIZE
+
+__all__ = ["CROP_SIZE", "MODEL_NAME", "ExpressionClassifier"]
+
+log = logging.getLogger(__name__)
+
+#: Registry name of the shipped expression model.
+MODEL_NAME: str = "face-expression"
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class ExpressionClassifier:
+    """Seven-class facial expression probabilities for batches of aligned face crops.
+
+    Parameters
+    ----------
+    model : str, default=MODEL_NAME
+        A registered model name or a folder holding a ``card.json`` (a model you trained).
+    batch_size : int, default=256
+        Crops per onnxruntime call; bounds memory for long videos, large enough to amortise
+        the per-call overhead.
+    flip : bool or None, default=None
+        Average the predictions of each crop and its mirror image. ``None`` follows the model
+        card's ``tta_flip``, which the training script sets only when it helped on validation.
+    threads : int or None, default=None
+        onnxruntime intra-op threads (None: up to 2, the target machine).
+
+    Notes
+    -----
+    Following the estimator convention, ``__init__`` only stores its arguments: the card and
+    the ONNX session are loaded on the first call, so building a pipeline stays cheap and a
+    missing or corrupt model is reported where it is used.
+    """
+
+    def __init__(
+        self,
+        model: str = MODEL_NAME,
+        *,
+        batch_size: int = 256,
+        flip: bool | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.flip = flip
+        self.threads = threads
+
+    # -- lazy state -------------------------------------------------------------------------
+
+    def _load(self):
+        if getattr(self, "session_", None) is None:
+            card = get_card(str(self.model))
+            if tuple(card.labels) != LABELS:
+                # Cards list labels in the shared order; a card in a dataset's native order would
+                # need remapping, which this class does not guess at.
+                raise ModelError(
+                    f"model {card.name!r} lists labels {card.labels}; expected the shared order {LABELS}"
+                )
+            if card.label_mapping is not None and card.label_mapping not in DATASET_MAPPINGS:
+                raise ModelError(f"model {card.name!r} names an unknown label mapping {card.label_mapping!r}")
+            size = int(card.extra.get("crop_size", CROP_SIZE))
+            if size != CROP_SIZE:
+                log.warning("model %s expects %d px crops; crop_face's default is %d", card.name, size, CROP_SIZE)
+            self.card_ = card
+            self.crop_size_ = size
+            self.flip_ = bool(card.extra.get("tta_flip", False)) if self.flip is None else bool(self.flip)
+            self.session_ = onnx_session(str(self.model), None, self.threads)
+            self.input_name_ = self.session_.get_inputs()[0].name
+        return self.session_
+
+    @property
+    def crop_size(self) -> int:
+        """Side of the crops the model expects (loads the card)."""
+        self._load()
+        return self.crop_size_
+
+    # -- inference --------------------------------------------------------------------------
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """Expression probabilities for a batch of crops.
+
+        Parameters
+        ----------
+        crops : np.ndarray [shape=(N, S, S), dtype=float32]
+            Grey crops in [0, 1] from :func:`~affectlens.modalities.face.crop.crop_face`
+            (``S`` = :data:`CROP_SIZE`). A single crop ``(S, S)`` is accepted as ``N = 1``.
+
+        Returns
+        -------
+        np.ndarray [shape=(N, 7), dtype=float32]
+            Probabilities in the order of :data:`affectlens.core.labels.LABELS`; rows sum to 1.
+            ``N = 0`` gives an empty ``(0, 7)`` array.
+        """
+        crops = np.asarray(crops, dtype=np.float32)
+        if crops.ndim == 2:
+            crops = crops[None]
+        if crops.ndim == 4 and crops.shape[1] == 1:
+            crops = crops[:, 0]
+        session = self._load()
+        s = self.crop_size_
+        if crops.ndim != 3 or crops.shape[1:] != (s, s):
+            raise ValueError(f"crops must have shape (N, {s}, {s}); got {crops.shape}")
+        if len(crops) == 0:
+            return np.zeros((0, len(LABELS)), np.float32)
+        if not np.isfinite(crops).all():
+            raise ValueError("crops contain NaN or infinite values")
+        out = np.empty((len(crops), len(LABELS)), np.float32)
+        for i in range(0, len(crops), self.batch_size):
+            batch = np.ascontiguousarray(crops[i:i + self.batch_size, None])
+            probs = _softmax(session.run(None, {self.input_name_: batch})[0])
+            if self.flip_:
+                mirrored = np.ascontiguousarray(batch[..., ::-1])
+                probs = 0.5 * (probs + _softmax(session.run(None, {self.input_name_: mirrored})[0]))
+            out[i:i + len(batch)] = probs
+        return out
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return self.predict(crops)
+
+    def __repr__(self) -> str:
+        return f"ExpressionClassifier(model={self.model!r}, batch_size={self.batch_size}, flip={self.flip})"

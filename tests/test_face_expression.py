@@ -1,0 +1,227 @@
+"""Face crop contract and the facial expression classifier."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from affectlens.core.errors import ModelError
+from affectlens.core.labels import LABELS, map_label
+from affectlens.modalities.face.crop import CROP_SIZE, crop_face
+from affectlens.modalities.face.expression import MODEL_NAME, ExpressionClassifier
+from affectlens.models.registry import get_card
+
+
+def _two_dots(shape=(400, 600), left=(250, 200), right=(330, 240)) -> np.ndarray:
+    img = np.zeros(shape, np.uint8)
+    for x, y in (left, right):
+        cv2.circle(img, (x, y), 5, 255, -1)
+    return img
+
+
+def _dot_rows(crop: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(crop > 0.5)
+    mid = crop.shape[1] / 2
+    return float(ys[xs < mid].mean()), float(ys[xs >= mid].mean())
+
+
+# --- crop ---------------------------------------------------------------------------------
+
+
+def test_crop_levels_the_eyes_in_either_order():
+    img = _two_dots()
+    box = (220, 170, 150, 150)
+    for eyes in (((250, 200), (330, 240)), ((330, 240), (250, 200))):
+        crop = crop_face(img, box, *eyes, size=96)
+        a, b = _dot_rows(crop)
+        assert abs(a - b) < 1.0, (a, b)
+    # without eyes there is no rotation: the right dot stays lower
+    a, b = _dot_rows(crop_face(img, box, size=96))
+    assert b - a > 10
+
+
+def test_crop_shape_range_and_colour_input():
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (120, 160), dtype=np.uint8)
+    rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    a = crop_face(grey, (40, 30, 60, 60))
+    b = crop_face(rgb, (40, 30, 60, 60))
+    assert a.shape == (CROP_SIZE, CROP_SIZE) and a.dtype == np.float32
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    np.testing.assert_allclose(a, b, atol=1 / 255)
+
+
+def test_crop_is_scale_invariant():
+    """A face ten times larger (the area-averaging path) gives the same crop."""
+    small = _two_dots()
+    big = cv2.resize(small, None, fx=10, fy=10, interpolation=cv2.INTER_LINEAR)
+    a = crop_face(small, (220, 170, 150, 150), (250, 200), (330, 240), size=64)
+    b = crop_face(big, (2200, 1700, 1500, 1500), (2500, 2000), (3300, 2400), size=64)
+    assert _dot_rows(a) == pytest.approx(_dot_rows(b), abs=1.0)
+
+
+def test_crop_face_at_the_frame_edge_and_bad_boxes():
+    img = np.full((100, 100), 200, np.uint8)
+    crop = crop_face(img, (-30, -30, 60, 60))
+    assert crop.shape == (CROP_SIZE, CROP_SIZE) and np.allclose(crop, 200 / 255, atol=1e-3)
+    with pytest.raises(ValueError):
+        crop_face(img, (10, 10, 0, 20))
+    with pytest.raises(ValueError):
+        crop_face(np.zeros((4, 4, 2), np.uint8), (0, 0, 2, 2))
+
+
+def _fer_sample(shared_data: Path, n: int, split: str = "test", seed: int = 0):
+    root = shared_data / "faces" / "fer2013"
+    if not (root / "fer2013_images.zip").is_file():
+        pytest.skip(f"FER2013 not found under {root}")
+    with open(root / "labels.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == split]
+    rows = [rows[i] for i in np.random.default_rng(seed).choice(len(rows), n, replace=False)]
+    with zipfile.ZipFile(root / "fer2013_images.zip") as zf:
+        images = [cv2.imdecode(np.frombuffer(zf.read(r["path"]), np.uint8), cv2.IMREAD_GRAYSCALE) for r in rows]
+    labels = np.array([LABELS.index(map_label(r["emotion"], "fer2013")) for r in rows])
+    return images, labels
+
+
+def _run_time_crops(images: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    """The training/run-time path: MediaPipe on a 192x192 upscale, crop_face, whole image if none."""
+    mp = pytest.importorskip("mediapipe")
+    crops, found = [], 0
+    with mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.3) as det:
+        for img in images:
+            res = det.process(cv2.cvtColor(cv2.resize(img, (192, 192), interpolation=cv2.INTER_CUBIC),
+                                           cv2.COLOR_GRAY2RGB))
+            if not res.detections:
+                crops.append(img.astype(np.float32) / 255)
+                continue
+            found += 1
+            d = max(res.detections, key=lambda d: d.score[0]).location_data
+            b, k = d.relative_bounding_box, d.relative_keypoints
+            crops.append(crop_face(img, (b.xmin * 48, b.ymin * 48, b.width * 48, b.height * 48),
+                                   (k[0].x * 48, k[0].y * 48), (k[1].x * 48, k[1].y * 48)))
+    return np.stack(crops), found
+
+
+@pytest.mark.data
+def test_crop_reproduces_fer2013_framing(shared_data):
+    """Re-cropping FER2013 faces from their MediaPipe box gives back roughly the original image."""
+    images, _ = _fer_sample(shared_data, 60, split="train")
+    crops, found = _run_time_crops(images)
+    assert found >= 50
+    # Single faces differ by the roll alignment and detector jitter; the framing is right when the
+    # average crop matches the average FER2013 image (a wrong margin or centre would blur or shift it).
+    mean_crop, mean_image = crops.mean(0), np.mean(images, axis=0) / 255
+    assert np.corrcoef(mean_crop.ravel(), mean_image.ravel())[0, 1] > 0.9
+    rows = slice(CROP_SIZE // 5, CROP_SIZE // 2)  # the dark eye band sits on the same rows
+    assert abs(np.argmin(mean_crop[rows].mean(1)) - np.argmin(mean_image[rows].mean(1))) <= 2
+    wrong = [crop_face(i, (4, 4, 30, 30)) for i in images]  # a deliberately tight, off-centre crop
+    assert np.corrcoef(np.mean(wrong, 0).ravel(), mean_image.ravel())[0, 1] < 0.9
+
+
+# --- classifier ---------------------------------------------------------------------------
+
+
+def test_classifier_init_loads_nothing():
+    clf = ExpressionClassifier("no-such-model")
+    assert not hasattr(clf, "session_")
+    with pytest.raises(ModelError):
+        clf.predict(np.zeros((1, CROP_SIZE, CROP_SIZE), np.float32))
+
+
+def test_shipped_card_matches_contract():
+    card = get_card(MODEL_NAME)
+    assert card.labels == LABELS and card.label_mapping == "fer2013"
+    assert card.extra["crop_size"] == CROP_SIZE
+    assert {"fer2013_test_accuracy", "fer2013_test_macro_f1"} <= set(card.metrics)
+
+
+def test_predict_shapes_and_probabilities():
+    clf = ExpressionClassifier(batch_size=3)
+    rng = np.random.default_rng(1)
+    crops = rng.random((7, CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    p = clf.predict(crops)
+    assert p.shape == (7, len(LABELS)) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+    # batching does not change results
+    np.testing.assert_allclose(p, ExpressionClassifier(batch_size=256).predict(crops), atol=1e-5)
+    assert clf.predict(np.zeros((0, CROP_SIZE, CROP_SIZE), np.float32)).shape == (0, len(LABELS))
+    assert clf.predict(crops[0]).shape == (1, len(LABELS))
+    with pytest.raises(ValueError):
+        clf.predict(np.zeros((2, CROP_SIZE + 1, CROP_SIZE), np.float32))
+    with pytest.raises(ValueError):
+        clf.predict(np.full((1, CROP_SIZE, CROP_SIZE), np.nan, np.float32))
+
+
+def _constant_model(folder: Path, logits: list[float]) -> Path:
+    """A tiny model folder whose ONNX graph returns fixed logits plus the input's left-right mean difference."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    half = CROP_SIZE // 2
+    nodes = [
+        helper.make_node("Slice", ["x", "s0", "e0", "ax"], ["left"]),
+        helper.make_node("Slice", ["x", "s1", "e1", "ax"], ["right"]),
+        helper.make_node("ReduceMean", ["left"], ["lm"], keepdims=0, axes=[1, 2, 3]),
+        helper.make_node("ReduceMean", ["right"], ["rm"], keepdims=0, axes=[1, 2, 3]),
+        helper.make_node("Sub", ["lm", "rm"], ["d"]),
+        helper.make_node("Unsqueeze", ["d", "one"], ["d2"]),
+        helper.make_node("Mul", ["d2", "w"], ["dw"]),
+        helper.make_node("Add", ["dw", "bias"], ["logits"]),
+    ]
+    init = [
+        helper.make_tensor("s0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("e0", TensorProto.INT64, [1], [half]),
+        helper.make_tensor("s1", TensorProto.INT64, [1], [half]),
+        helper.make_tensor("e1", TensorProto.INT64, [1], [CROP_SIZE]),
+        helper.make_tensor("ax", TensorProto.INT64, [1], [3]),
+        helper.make_tensor("one", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("w", TensorProto.FLOAT, [1, 7], [10.0, 0, 0, 0, 0, 0, 0]),
+        helper.make_tensor("bias", TensorProto.FLOAT, [1, 7], logits),
+    ]
+    graph = helper.make_graph(
+        nodes, "const", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, CROP_SIZE, CROP_SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 7])], init,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    folder.mkdir()
+    onnx.save(model, str(folder / "m.onnx"))
+    card = {"name": "tiny", "task": "face-expression", "labels": list(LABELS), "label_mapping": "fer2013",
+            "files": {"m.onnx": hashlib.sha256((folder / "m.onnx").read_bytes()).hexdigest()},
+            "crop_size": CROP_SIZE, "tta_flip": True}
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_softmax_order_and_flip_averaging(tmp_path):
+    logits = [0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    folder = _constant_model(tmp_path / "tiny", logits)
+    crop = np.zeros((1, CROP_SIZE, CROP_SIZE), np.float32)
+    crop[:, :, : CROP_SIZE // 2] = 1.0  # left half bright: the "neutral" logit moves with the flip
+    expected = np.exp(logits) / np.exp(logits).sum()
+    # a symmetric crop: probabilities are the softmax of the bias, in LABELS order
+    np.testing.assert_allclose(ExpressionClassifier(str(folder)).predict(np.zeros_like(crop))[0], expected,
+                               atol=1e-6)
+    no_flip = ExpressionClassifier(str(folder), flip=False).predict(crop)[0]
+    flipped = ExpressionClassifier(str(folder), flip=True).predict(crop)[0]
+    assert no_flip[0] > 0.9  # neutral logit +10
+    assert ExpressionClassifier(str(folder)).predict(crop)[0] == pytest.approx(flipped)  # card's tta_flip
+    mirrored = ExpressionClassifier(str(folder), flip=False).predict(crop[..., ::-1].copy())[0]
+    np.testing.assert_allclose(flipped, (no_flip + mirrored) / 2, atol=1e-6)
+
+
+@pytest.mark.data
+def test_accuracy_on_a_fer2013_test_sample(shared_data):
+    """400 test faces through the run-time crop path: well above chance (14 %) and the 7-class prior."""
+    images, labels = _fer_sample(shared_data, 400, split="test", seed=1)
+    crops, _ = _run_time_crops(images)
+    pred = ExpressionClassifier().predict(crops).argmax(1)
+    assert (pred == labels).mean() > 0.55
+    assert len(set(pred.tolist())) >= 5  # not collapsed onto a few classes
