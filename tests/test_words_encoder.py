@@ -30,7 +30,13 @@ def test_shipped_graph_carries_no_base_weights():
         pytest.skip("text-emotion-minilm is not built")
     assert (folder / "encoder.onnx").stat().st_size < 1_000_000  # 90 MB of weights stay in the pip package
     for f in folder.iterdir():
-        assert f.stat().st_size < 12_000_000, f
+        assert f.stat().st_size < 5_000_000, f
+    onnx = pytest.importorskip("onnx")
+    for graph in folder.glob("*.onnx"):
+        model = onnx.load(str(graph), load_external_data=False)
+        external = [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+        assert len(external) >= 69  # the pip package's tensors are referenced, not copied
+        assert {e.value for t in external for e in t.external_data if e.key == "location"} == {"model.safetensors"}
 
 
 def test_onnx_encoder_matches_torch_reference(encoder_model):

@@ -154,7 +154,11 @@ def train(args: argparse.Namespace) -> None:
     x_tr, y_tr, x_va, y_va = x_all[tr], y_all[tr], x_all[va], y_all[va]
     log.info("train %d, validation %d (held out from FER2013 train)", len(tr), len(va))
 
-    model = ExpressionNet().to(memory_format=torch.channels_last)
+    model = ExpressionNet()
+    if args.init:  # continue from an earlier run with a fresh (shorter) schedule
+        model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+        log.info("initialised from %s", args.init)
+    model = model.to(memory_format=torch.channels_last)
     log.info("parameters: %d", sum(p.numel() for p in model.parameters()))
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -164,7 +168,7 @@ def train(args: argparse.Namespace) -> None:
     )
     steps_per_epoch = len(tr) // args.batch
     total = steps_per_epoch * args.epochs
-    warm = steps_per_epoch * 1
+    warm = int(steps_per_epoch * args.warmup)
 
     def lr_at(step: int) -> float:
         if step < warm:
@@ -268,8 +272,8 @@ def export(args: argparse.Namespace) -> None:
         "licence": "FER2013: research use, no licence stated; the weights inherit these terms",
         "metrics": {"fer2013_test_accuracy": round(test_acc, 4), "fer2013_test_macro_f1": round(test_f1, 4),
                     "fer2013_val_accuracy": round(max(val_plain, val_flip), 4)},
-        "retrain": "flock /tmp/affectlens-heavy.lock nice -n 5 python training/face_expression.py "
-                   f"--epochs {args.epochs} && python training/face_expression.py --export-only",
+        "retrain": "python training/face_expression_data.py && flock /tmp/affectlens-heavy.lock nice -n 5 "
+                   f"python training/face_expression.py --epochs {args.epochs}",
         "input": {"name": "crops", "shape": ["n", 1, CROP_SIZE, CROP_SIZE], "range": [0.0, 1.0],
                   "produced_by": "affectlens.modalities.face.crop.crop_face"},
         "output": "logits over labels (softmax them)",
@@ -293,6 +297,8 @@ def main() -> None:
     parser.add_argument("--smoothing", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", default="", help="checkpoint to start from (a second, shorter cycle)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
     parser.add_argument("--limit", type=int, default=0, help="train on this many images (smoke runs)")
     parser.add_argument("--export-only", action="store_true", help="export a checkpoint, do not train")
     parser.add_argument("--checkpoint", default="best.pt", help="checkpoint file in work_data/face_expression")

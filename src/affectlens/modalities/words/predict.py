@@ -210,7 +210,14 @@ class MiniLMPredictor:
                 continue  # the word did not support the decision
             points = int(np.argmax(drop))
             result[n].append(WordAttribution(word, float(drop[pred]), map_label(self.labels[points], "meld") or "neutral"))
-        return [tuple(sorted(r, key=lambda a: -a.weight)) for r in result]
+        out = []
+        for r in result:  # a word said twice is reported once, with its stronger occurrence
+            best: dict[str, WordAttribution] = {}
+            for a in r:
+                if a.word not in best or a.weight > best[a.word].weight:
+                    best[a.word] = a
+            out.append(tuple(sorted(best.values(), key=lambda a: -a.weight)))
+        return out
 
 
 class TfidfPredictor:
