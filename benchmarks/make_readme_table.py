@@ -107,7 +107,42 @@ def voice_emotion_training(r: dict) -> list[Row]:
     ]
 
 
+def voice_ravdess(r: dict) -> list[Row]:
+    res = r["summary"] if "summary" in r else r["results"]
+    w, e = res["whisper_layers_lr"], res["egemaps_rbf_svm"]
+    return [
+        ("Voice", "RAVDESS 8-class: whisper layers + LR vs eGeMAPS + SVM (same run)",
+         f"{_pct(w['clean']['acc8_mean'])} vs {_pct(e['clean']['acc8_mean'])}", "6 folds x 4 held-out actors"),
+        ("Voice", "same, white noise 20 dB SNR", f"{_pct(w['noise20']['acc8_mean'])} vs {_pct(e['noise20']['acc8_mean'])}",
+         "6 folds x 4 held-out actors"),
+    ]
+
+
+def words_meld(r: dict) -> list[Row]:
+    f = r["figures"]
+    enc, tf = f["encoder"], f["tfidf"]
+    rows = [
+        ("Words", "MELD test weighted F1: MiniLM model vs TF-IDF + LR (same run)",
+         f"{100 * enc['emotion']['weighted_f1']:.1f} vs {100 * tf['emotion']['weighted_f1']:.1f}", "2,610 test utterances, 7 classes"),
+        ("Words", "MELD test WF1 without context at test time",
+         f"{100 * f['encoder_without_context_at_test_time']['emotion']['weighted_f1']:.1f}", "ablation"),
+        ("Words", "MELD sentiment weighted F1", f"{100 * enc['sentiment']['weighted_f1']:.1f}", "test split"),
+    ]
+    tput = f.get("throughput_emotion.onnx_with_context_utt_per_s")
+    if tput:
+        rows.append(("Speed", "text model throughput (with context)", f"{tput:.0f} utt/s", "batch 64, 2 threads"))
+    return rows
+
+
+def words_goemotions(r: dict) -> list[Row]:
+    f = r["figures"]
+    return [("Words", "GoEmotions test macro-F1 (28 labels)", f"{f['macro_f1']:.3f}", f"{f['n_texts']} test texts")]
+
+
 EXTRACTORS: dict[str, Callable[[dict], list[Row]]] = {
+    "voice_ravdess": voice_ravdess,
+    "words_meld": words_meld,
+    "words_goemotions": words_goemotions,
     "e2e_mer2023": e2e_mer2023,
     "e2e_speed": e2e_speed,
     "face_expression": face_expression,
@@ -117,7 +152,7 @@ EXTRACTORS: dict[str, Callable[[dict], list[Row]]] = {
     "ovmerd": ovmerd,
     "voice_emotion_training": voice_emotion_training,
 }
-SKIP = {"face_au_calibration"}  # calibration constants, not a measurement
+SKIP = {"face_au_calibration", "voice_emotion_training"}  # calibration constants, not a measurement
 
 
 def rows_for(path: Path) -> list[Row]:
