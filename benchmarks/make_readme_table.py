@@ -139,7 +139,25 @@ def words_goemotions(r: dict) -> list[Row]:
     return [("Words", "GoEmotions test macro-F1 (28 labels)", f"{f['macro_f1']:.3f}", f"{f['n_texts']} test texts")]
 
 
+def voice_asr(r: dict) -> list[Row]:
+    rows = []
+    for voice, conds in r["per_voice"].items():
+        rows.append(("Voice", f"ASR word error rate, {voice} TTS (clean / 20 dB SNR)",
+                     f"{_pct(conds['clean']['wer'])} / {_pct(conds['noise20']['wer'])}", "20 Harvard sentences, one call each"))
+    long = r.get("long_input")
+    if long:
+        rows.append(("Speed", "ASR real-time factor, 47 s input", f"{long['real_time_factor']}", "whisper-base int8, 2 threads"))
+    return rows
+
+
+def voice_speed(r: dict) -> list[Row]:
+    return [("Speed", "voice stage cost per second of audio", f"{r['ms_per_audio_second']['voice_modality_total']:.0f} ms",
+             "encoder layers + prosody, 1 thread")]
+
+
 EXTRACTORS: dict[str, Callable[[dict], list[Row]]] = {
+    "voice_asr": voice_asr,
+    "voice_speed": voice_speed,
     "voice_ravdess": voice_ravdess,
     "words_meld": words_meld,
     "words_goemotions": words_goemotions,
@@ -152,7 +170,7 @@ EXTRACTORS: dict[str, Callable[[dict], list[Row]]] = {
     "ovmerd": ovmerd,
     "voice_emotion_training": voice_emotion_training,
 }
-SKIP = {"face_au_calibration", "voice_emotion_training"}  # calibration constants, not a measurement
+SKIP = {"face_au_calibration", "voice_emotion_training", "voice_emotion_training_noaug"}  # calibration constants, not a measurement
 
 
 def rows_for(path: Path) -> list[Row]:
