@@ -42,7 +42,7 @@ def _svm(x: np.ndarray, y: np.ndarray, c: float):
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    return make_pipeline(StandardScaler(), SVC(C=c, gamma="scale", probability=False)).fit(x, y)
+    return make_pipeline(StandardScaler(), SVC(C=c, gamma="scale")).fit(x, y)
 
 
 def _onehot(pred: np.ndarray, k: int = 8) -> np.ndarray:
