@@ -27,6 +27,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import write_result  # noqa: E402
+
 WORK = REPO / "work_data" / "voice" / "asr"
 
 SENTENCES: tuple[str, ...] = (
@@ -157,9 +160,7 @@ def main() -> None:
         "machine": "2-core CPU (shared with other jobs)",
         "command": f"OMP_NUM_THREADS={threads} python benchmarks/voice_asr.py",
     }
-    out = REPO / "benchmarks" / "results" / "voice_asr.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    write_result("voice_asr", report)
     print(json.dumps(report["long_input"]))
 
 

@@ -22,6 +22,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import write_result  # noqa: E402
 
 from training.voice_common import load_ravdess, read_audio  # noqa: E402
 
@@ -84,9 +86,7 @@ def main() -> None:
         "machine": "2-core CPU (shared with other jobs; best of 3)",
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/voice_speed.py",
     }
-    out = REPO / "benchmarks" / "results" / "voice_speed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    write_result("voice_speed", report)
     print(json.dumps(report, indent=2))
 
 
