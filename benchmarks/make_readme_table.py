@@ -144,6 +144,11 @@ def voice_asr(r: dict) -> list[Row]:
     for voice, conds in r["per_voice"].items():
         rows.append(("Voice", f"ASR word error rate, {voice} TTS (clean / 20 dB SNR)",
                      f"{_pct(conds['clean']['wer'])} / {_pct(conds['noise20']['wer'])}", "20 Harvard sentences, one call each"))
+    for voice, modes in r.get("pipeline_path", {}).items():
+        rows.append(("Voice", f"ASR WER in the pipeline, {voice}: CTranslate2 encoder vs shared encoder pass (clean / 20 dB)",
+                     f"{_pct(modes['clean/ctranslate2_encoder']['wer'])} / {_pct(modes['noise20/ctranslate2_encoder']['wer'])} vs "
+                     f"{_pct(modes['clean/shared_encoder_pass']['wer'])} / {_pct(modes['noise20/shared_encoder_pass']['wer'])}",
+                     "20 sentences end to end, VAD windows, beam 1"))
     long = r.get("long_input")
     if long:
         rows.append(("Speed", "ASR real-time factor, 47 s input", f"{long['real_time_factor']}", "whisper-base int8, 2 threads"))
@@ -151,14 +156,28 @@ def voice_asr(r: dict) -> list[Row]:
 
 
 def voice_speed(r: dict) -> list[Row]:
-    return [("Speed", "voice stage cost per second of audio", f"{r['ms_per_audio_second']['voice_modality_total']:.0f} ms",
-             "encoder layers + prosody, 1 thread")]
+    rows = [("Speed", "voice stage cost per second of audio (own encoder pass)",
+             f"{r['ms_per_audio_second']['voice_modality_total']:.0f} ms", "window encoding + prosody, 1 thread")]
+    both = r.get("asr_and_voice_seconds")
+    if both:
+        rows.append(("Speed", "ASR + voice on 2.5 min of speech: separate passes vs one shared encoder pass",
+                     f"{both['separate_total']:.1f} s vs {both['shared_total']:.1f} s", "1 thread, best of runs"))
+    return rows
+
+
+def voice_speakers(r: dict) -> list[Row]:
+    s = r["summary"]
+    cells = ", ".join(f"{k[0]} spk {100 * s[k]['speaker_error']:.0f} % (baseline {100 * s[k]['one_speaker_baseline_error']:.0f} %)"
+                      for k in ("1_speakers", "2_speakers", "3_speakers"))
+    return [("Voice", "speaker split without subtitles: turn error", cells,
+             "held-out RAVDESS actors, simulated 12-turn conversations")]
 
 
 EXTRACTORS: dict[str, Callable[[dict], list[Row]]] = {
     "voice_asr": voice_asr,
     "voice_speed": voice_speed,
     "voice_ravdess": voice_ravdess,
+    "voice_speakers": voice_speakers,
     "words_meld": words_meld,
     "words_goemotions": words_goemotions,
     "e2e_mer2023": e2e_mer2023,

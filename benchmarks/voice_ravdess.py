@@ -32,6 +32,7 @@ from training.voice_common import (  # noqa: E402
     load_ravdess,
     score,
     select_layers,
+    windowed_features,
 )
 
 log = logging.getLogger("voice_ravdess")
@@ -73,10 +74,13 @@ def main() -> None:
     y, actor = corpus.y, corpus.actor
 
     name = "enc-norm" if normalise else "enc-raw"
+    window = card.extra.get("features", "clip") == "window"
     enc = None
 
     def enc_feats(cond: str) -> np.ndarray:
         nonlocal enc
+        if window:
+            return windowed_features(corpus, cond)
         if not (REPO / "work_data" / "voice" / f"{name}-{cond}.npy").is_file() and enc is None:
             enc = encoder_extractor(normalise)
         return cached_features(name, corpus, cond, enc)  # type: ignore[arg-type]
@@ -120,11 +124,13 @@ def main() -> None:
                  results["egemaps_rbf_svm"]["clean"][-1].acc8, results["egemaps_rbf_svm"]["noise20"][-1].acc8)
 
     # Ablation: why the level is normalised before the encoder. Same layers and C, clean-only
-    # training, scored clean and at -20 dB gain, with and without level normalisation.
+    # training, scored clean and at -20 dB gain, with and without level normalisation; and the
+    # shared-window features against each clip encoded alone (both levelled).
     ablation: dict[str, dict[str, float]] = {}
     raw = {c: cached_features("enc-raw", corpus, c, encoder_extractor(False)) for c in ("clean", "gain-20")}
-    norm = {c: wf[c] for c in ("clean", "gain-20")} if normalise else None
-    for label, feats in (("level_normalised", norm), ("raw_level", raw)):
+    norm = {c: cached_features("enc-norm", corpus, c, encoder_extractor(True)) for c in ("clean", "gain-20")}
+    shared = {c: windowed_features(corpus, c) for c in ("clean", "gain-20")}
+    for label, feats in (("shared_window_levelled", shared), ("clip_alone_levelled", norm), ("clip_alone_raw_level", raw)):
         if feats is None:
             continue
         accs: dict[str, list[float]] = {"clean": [], "gain-20": []}
@@ -134,7 +140,7 @@ def main() -> None:
             for c in accs:
                 accs[c].append(score(y[te], head.proba(select_layers(feats[c][te], layers))).acc8)
         ablation[label] = {f"acc8_{c}": round(float(np.mean(v)), 4) for c, v in accs.items()}
-    log.info("level ablation (clean-only training): %s", ablation)
+    log.info("feature ablation (clean-only training): %s", ablation)
 
     report = {
         "benchmark": "voice_ravdess",
@@ -144,7 +150,8 @@ def main() -> None:
         "conditions": {"clean": "as recorded", "noise20": "white noise at 20 dB SNR (clip mean power)",
                        "gain-20": "-20 dB digital gain"},
         "systems": {
-            "whisper_layers_lr": {"features": f"whisper-base hidden states {list(layers)} mean-pooled, concatenated",
+            "whisper_layers_lr": {"features": f"whisper-base hidden states {list(layers)} mean-pooled, concatenated, "
+                                              + ("from the shared ASR window pass" if window else "each clip encoded alone"),
                                   "level_normalised": normalise, "augmented_training": augment,
                                   "head": f"standardise + logistic regression C={c_head}"},
             "egemaps_rbf_svm": {"features": "opensmile eGeMAPSv02 functionals (88)",
@@ -152,7 +159,7 @@ def main() -> None:
                                 "chosen_C_per_fold": svm_cs},
         },
         "per_fold": {s: {c: [v.__dict__ for v in lst] for c, lst in d.items()} for s, d in results.items()},
-        "level_ablation_clean_training": ablation,
+        "feature_ablation_clean_training": ablation,
         "summary": {s: {c: _mean_std(lst) for c, lst in d.items()} for s, d in results.items()},
         "date": dt.date.today().isoformat(),
         "machine": "2-core CPU",

@@ -1,8 +1,13 @@
-"""Cost of the voice stage per second of audio (encoder, prosody, the whole modality).
+"""Cost of the voice stage per second of audio, and what sharing the encoder pass with ASR saves.
 
 Input: 40 RAVDESS clips of two actors laid end to end (about 2.5 minutes, one segment per
 clip, two speakers), so the figures are for real speech in utterance-sized segments.
 Timing is the best of 3 runs after one warm-up (weights loaded, caches filled).
+
+Two ways to get words and voice from the same audio, both timed here end to end:
+``separate``: speech recognition with CTranslate2's own encoder, then the voice modality
+encodes the utterances again; ``shared``: the recognition pass runs the numpy encoder once per
+window, CTranslate2 decodes from its output, and the voice modality pools the kept states.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/voice_speed.py`` -> ``benchmarks/results/voice_speed.json``
 (threads are read from OMP_NUM_THREADS and recorded).
@@ -70,6 +75,29 @@ def main() -> None:
     full_s = best_of(lambda: modality.evidence(ctx))
     long_s = best_of(lambda: enc.pooled(audio[: 60 * 16_000], head.layers), runs=2)
 
+    from affectlens.modalities.voice.whisper_encoder import EncoderStates
+    from affectlens.segments.asr import load_whisper, transcribe
+    from affectlens.segments.vad import SpeechRegion
+
+    load_whisper()
+    regions = [SpeechRegion(s.start, s.end) for s in segments]
+
+    def separate():
+        transcribe(audio, regions, language="en")
+        modality.evidence(AnalysisContext(media=ctx.media, segments=segments, audio=audio))
+
+    def shared():
+        states = EncoderStates()
+        transcribe(audio, regions, language="en", states=states)
+        modality.evidence(AnalysisContext(media=ctx.media, segments=segments, audio=audio,
+                                          shared={"whisper_states": states}))
+        assert modality.shared_passes == len(segments)
+
+    asr_plain_s = best_of(lambda: transcribe(audio, regions, language="en"), runs=1)
+    asr_shared_s = best_of(lambda: transcribe(audio, regions, language="en", states=EncoderStates()), runs=1)
+    separate_s = best_of(separate, runs=1)
+    shared_s = best_of(shared, runs=1)
+
     report = {
         "benchmark": "voice_speed",
         "input": f"{len(clips)} RAVDESS clips (actors 1 and 2), {seconds:.1f} s of audio, one segment per clip",
@@ -82,6 +110,12 @@ def main() -> None:
             "encoder_one_60s_segment": round(1000 * long_s / 60, 2),
         },
         "real_time_factor_voice_modality": round(full_s / seconds, 4),
+        "asr_and_voice_seconds": {
+            "asr_ctranslate2_encoder": round(asr_plain_s, 2),
+            "asr_numpy_encoder_keeping_states": round(asr_shared_s, 2),
+            "separate_total": round(separate_s, 2),
+            "shared_total": round(shared_s, 2),
+        },
         "date": dt.date.today().isoformat(),
         "machine": "2-core CPU (shared with other jobs; best of 3)",
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/voice_speed.py",

@@ -123,3 +123,39 @@ def test_batch_survives_a_bad_file_and_resumes(pipeline, demo_dir, tmp_path):
     assert (out / "single_face.json").is_file() and (out / "errors.json").is_file()
     again = run_batch(pipeline, [demo_dir / "single_face.mp4", bad], out, ["json"])
     assert again.skipped == [str(demo_dir / "single_face.mp4")] and not again.done
+
+
+@pytest.fixture(scope="module")
+def two_voice_wav(shared_data, tmp_path_factory):
+    """Six RAVDESS clips, actor 1 (male) and actor 2 (female) taking turns, 0.6 s apart."""
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+
+    root = shared_data / "speech" / "ravdess"
+    df = pd.read_csv(root / "labels.csv")
+    parts = []
+    for k in range(3):
+        for actor in (1, 2):
+            path = df[(df.actor == actor) & (df.vocal_channel == "speech")].path.iloc[4 * k + actor]
+            parts += [sf.read(root / path, dtype="float32")[0], np.zeros(9600, np.float32)]
+    out = tmp_path_factory.mktemp("audio") / "two_voices.wav"
+    sf.write(out, np.concatenate(parts), 16_000)
+    return out
+
+
+def test_audio_without_subtitles_shares_the_encoder_pass_and_splits_speakers(two_voice_wav, monkeypatch):
+    from affectlens.modalities.voice import whisper_encoder
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("the voice modality encoded the audio again")
+
+    monkeypatch.setattr(whisper_encoder, "encode_windows", no_second_pass)
+    result = Pipeline(AnalysisOptions(modalities=("voice", "words"), language="en"))(two_voice_wav)
+    spoken = [u for u in result.utterances if u.segment.text]
+    assert len(spoken) >= 5 and all(u.segment.source == "vad" for u in result.utterances)
+    assert any("door" in u.segment.text.lower() for u in spoken)  # RAVDESS: "... by the door"
+    assert all(u.evidence["voice"].available for u in spoken)
+    speakers = [u.segment.speaker for u in spoken]
+    assert all(speakers) and len(set(speakers)) >= 2
+    assert any("estimated from the voice" in w for w in result.warnings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -46,7 +48,9 @@ def test_onnx_encoder_matches_torch_reference(encoder_model):
 
     from affectlens.models.registry import external_path
 
-    enc = encoder_model.encoders["encoder.onnx"]
+    from affectlens.modalities.words.encoder import load_encoder
+
+    enc = load_encoder("text-emotion-minilm", "encoder.onnx")
     texts = ["I'm so sorry.", "What?! You did WHAT?", "fine"]
     ctx = ["other: I lost the ring", "", "same: whatever | other: are you ok?"]
     got = enc.embed(texts, ctx)
@@ -56,6 +60,37 @@ def test_onnx_encoder_matches_torch_reference(encoder_model):
         ref = ref_model(torch.tensor([b.ids for b in batch]), torch.tensor([b.attention_mask for b in batch]),
                         torch.tensor([b.type_ids for b in batch])).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_lora_graph_is_merged_into_the_base_weights(encoder_model, tmp_path):
+    """The assembled graph folds each LoRA update into its weight: same outputs, no LoRA nodes."""
+    onnx = pytest.importorskip("onnx")
+    from affectlens.modalities.words.encoder import MiniLMEncoder, merge_lora
+    from affectlens.models.registry import external_path
+
+    graph = ROOT / "src" / "affectlens" / "models" / "text-emotion-minilm" / "emotion.onnx"
+    base = external_path("all-MiniLM-L6-v2") / "model.safetensors"
+    merged = merge_lora(graph, base, tmp_path / "emotion.onnx.merged.bin")
+    if merged is None:
+        pytest.skip("the shipped graph has no LoRA updates")
+    model = onnx.load_from_string(merged)
+    assert not [i for i in model.graph.initializer if "lora" in i.name]
+    def place(folder: Path) -> None:  # onnxruntime reads external data only from the graph's folder
+        try:
+            os.link(base, folder / "model.safetensors")
+        except OSError:
+            shutil.copyfile(base, folder / "model.safetensors")
+
+    (tmp_path / "emotion.onnx").write_bytes(merged)
+    place(tmp_path)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "emotion.onnx").write_bytes(graph.read_bytes())
+    place(tmp_path / "plain")
+    tok = external_path("all-MiniLM-L6-v2") / "tokenizer.json"
+    texts, ctx = ["Oh my God, you got the job!", "fine"], ["other: guess what | same: tell me", ""]
+    a = MiniLMEncoder(tmp_path / "emotion.onnx", tokenizer=tok).embed(texts, ctx)
+    b = MiniLMEncoder(tmp_path / "plain" / "emotion.onnx", tokenizer=tok).embed(texts, ctx)
+    np.testing.assert_allclose(a, b, atol=1e-4)
 
 
 def test_encoder_prediction_has_context_words_and_occlusion_cues(encoder_model):

@@ -239,3 +239,102 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, bins: int = 10)
         if m.any():
             ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
     return float(ece)
+
+
+def windowed_features(corpus: Corpus, condition: str) -> np.ndarray:
+    """Per clip [7, 512]: hidden states 0..6 pooled over the clip *inside a shared 30 s window*,
+    the way the run-time pipeline gets them from the speech-recognition pass.
+
+    Each clip (after ``condition``) is trimmed to its voice-activity span, levelled, and laid
+    end to end with other clips of the same fold's actors (random order, fixed seed) into
+    windows of at most 29 s, zero-padded to 30 s as whisper pads; its states are read back
+    through :class:`affectlens.modalities.voice.whisper_encoder.EncoderStates`. Clips of
+    held-out actors therefore never share a window with training actors. Cached as
+    ``win-<condition>.npy``.
+    """
+    from affectlens.modalities.voice.whisper_encoder import EncoderStates, encode_windows, load_encoder
+    from affectlens.segments.vad import speech_regions
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"win-{condition}.npy"
+    if path.is_file():
+        feats = np.load(path)
+        if len(feats) == len(corpus.paths):
+            return feats
+    enc = load_encoder()
+    out = np.zeros((len(corpus.paths), enc.num_layers + 1, enc.width), dtype=np.float32)
+    t0 = time.time()
+    for k, fold in enumerate(FOLDS):
+        rows = np.flatnonzero(np.isin(corpus.actor, fold))
+        np.random.default_rng(500 + k).shuffle(rows)
+        pieces, spans, t = [], [], 0.0
+        for i in rows:
+            audio = degrade(condition, read_audio(corpus.paths[i]), int(i))
+            regions = speech_regions(audio)
+            if regions:
+                audio = audio[int(regions[0].start * 16_000):int(regions[-1].end * 16_000)]
+            pieces.append(audio)
+            spans.append((t, t + len(audio) / 16_000))
+            t += len(audio) / 16_000 + 1.0  # a gap on the timeline only; stitching removes it
+        timeline = np.zeros(int(t * 16_000) + 16_000, dtype=np.float32)
+        for (s, _), audio in zip(spans, pieces, strict=True):
+            timeline[int(s * 16_000):int(s * 16_000) + len(audio)] = audio
+        states = encode_windows(timeline, spans, EncoderStates(), enc)
+        layers = tuple(range(enc.num_layers + 1))
+        for (s, e), i in zip(spans, rows, strict=True):
+            out[i] = states.pooled(s, e, layers).reshape(len(layers), -1)
+        log.info("win/%s: fold %d done, %d windows, %.0f s", condition, k, states.windows, time.time() - t0)
+    np.save(path, out)
+    return out
+
+
+# --- speaker split (best-effort turns without subtitles) ---------------------------------------
+
+#: Three folds of 8 actors for the speaker split: projection and threshold never see the
+#: actors they are scored on.
+SPEAKER_FOLDS: tuple[tuple[int, ...], ...] = (tuple(range(1, 9)), tuple(range(9, 17)), tuple(range(17, 25)))
+
+
+def voice_prints(corpus: Corpus, condition: str = "clean") -> np.ndarray:
+    """[n, 160] voice prints (``affectlens.segments.speakers.voice_print``), cached per condition."""
+    from affectlens.segments.speakers import voice_print
+
+    def run(audio: np.ndarray) -> np.ndarray:
+        vp = voice_print(audio)
+        return np.zeros(160, np.float32) if vp is None else vp
+
+    return cached_features("vprint", corpus, condition, run)
+
+
+def fit_speaker_projection(prints: np.ndarray, actor: np.ndarray, dims: int, shrinkage: float):
+    """Standardiser + shrinkage LDA over actors -> (mean, scale, projection [dims, 160])."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    mu, sd = prints.mean(0), prints.std(0) + 1e-6
+    lda = LinearDiscriminantAnalysis(n_components=dims, solver="eigen", shrinkage=shrinkage).fit((prints - mu) / sd, actor)
+    return mu, sd, lda.scalings_[:, :dims].T  # standardised data is centred: no offset after it
+
+
+def simulated_conversations(actor: np.ndarray, actors: tuple[int, ...], speakers: int, count: int,
+                            turns: int = 12, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` conversations of ``turns`` clips by ``speakers`` actors drawn from ``actors``;
+    each is (clip rows, true speaker per turn), every chosen actor speaking at least twice."""
+    rng = np.random.default_rng(seed + 1000 * speakers)
+    out = []
+    for _ in range(count):
+        who = rng.choice(actors, size=speakers, replace=False)
+        order = np.concatenate([np.repeat(np.arange(speakers), 2), rng.integers(0, speakers, turns - 2 * speakers)])
+        rng.shuffle(order)
+        rows = np.array([rng.choice(np.flatnonzero(actor == who[k])) for k in order])
+        out.append((rows, order))
+    return out
+
+
+def speaker_error(truth: np.ndarray, found: np.ndarray) -> float:
+    """Share of turns whose estimated speaker is wrong under the best one-to-one mapping."""
+    from scipy.optimize import linear_sum_assignment
+
+    table = np.zeros((truth.max() + 1, found.max() + 1))
+    np.add.at(table, (truth, found), 1)
+    r, c = linear_sum_assignment(-table)
+    return float(1.0 - table[r, c].sum() / len(truth))

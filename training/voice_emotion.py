@@ -43,6 +43,7 @@ from training.voice_common import (  # noqa: E402
     load_ravdess,
     score,
     select_layers,
+    windowed_features,
 )
 
 log = logging.getLogger("voice_emotion")
@@ -63,7 +64,12 @@ its shared labels with `core.labels.to_shared_probs(..., "ravdess")` (calm -> ne
 level normalised: {norm}), turned into whisper's 80-band log-mel, run through the whisper-base
 encoder (weights read from the CTranslate2 `model.bin` that ASR uses; see
 `affectlens/modalities/voice/whisper_encoder.py`), and hidden states {layers} are mean-pooled over
-time and concatenated (512 numbers per layer). A standardiser and a multinomial
+the utterance and concatenated (512 numbers per layer). Features: {features}. With `window`, the
+states are those of the speech-recognition pass itself: each utterance's speech, trimmed and
+levelled, lies end to end with its neighbours in a 30 s window padded as whisper pads, so the
+voice model costs no second encoder pass (with subtitles and no ASR, the voice modality builds
+the same windows itself). Training clips are laid out the same way, with clips of the same
+fold's actors (`training/voice_common.windowed_features`). A standardiser and a multinomial
 logistic regression (C={c}) give class scores; dividing by the temperature {t:.3f} calibrates them.
 File: `head.npz` (mean, scale, coef, intercept, labels, temperature, layers), no pickle.
 
@@ -72,8 +78,8 @@ sentences, two intensities (Livingstone & Russo 2018), CC BY-NC-SA 4.0. This hea
 and therefore inherits **CC BY-NC-SA 4.0 (non-commercial)**. The encoder is OpenAI whisper-base (MIT).
 Training augmentation (white noise 10-30 dB SNR, gain -25..+5 dB): {aug}.
 
-**Held-out results** (speaker-independent: 6 folds x 4 held-out actors; layer set and C chosen
-inside the training actors only; mean +- std over folds; {date}):
+**Held-out results** (speaker-independent: 6 folds x 4 held-out actors; {selection}; mean +- std
+over folds; {date}):
 
 | condition | 8-class accuracy | 8-class macro-F1 | 7-class accuracy (calm = neutral) | 7-class macro-F1 |
 |---|---|---|---|---|
@@ -92,7 +98,7 @@ language). The card's `reliability_scale` (0.7) tells fusion not to trust this h
 on long, clean speech.
 
 **Retrain.** `OMP_NUM_THREADS=1 python training/voice_emotion.py` (features cached in
-`work_data/voice/`; ~3 min per condition to extract, then ~5 min of fitting on 2 cores).
+`work_data/voice/`; ~6 min per condition to extract, then ~5 min of fitting on 2 cores).
 """
 
 
@@ -146,6 +152,9 @@ def main() -> None:
     ap.add_argument("--no-augment", action="store_true", help="train on clean clips only")
     ap.add_argument("--no-save", action="store_true", help="evaluate only; do not write the model folder")
     ap.add_argument("--fixed", default=None, help="skip inner selection: 'LAYERS:C', e.g. 2,3,4,5:0.1")
+    ap.add_argument("--features", choices=("window", "clip"), default="window",
+                    help="window: states pooled inside a shared 30 s window, as the ASR pass gives them "
+                         "(training/voice_common.windowed_features); clip: each clip encoded alone")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -158,6 +167,11 @@ def main() -> None:
     extractor = None
     feats: dict[str, np.ndarray] = {}
     for cond in conditions:
+        if args.features == "window":
+            if not normalise:
+                raise SystemExit("--features window always levels each chunk; drop --raw-level")
+            feats[cond] = windowed_features(corpus, cond)
+            continue
         path = REPO / "work_data" / "voice" / f"{feat_name}-{cond}.npy"
         if not path.is_file() and extractor is None:
             extractor = encoder_extractor(normalise)
@@ -184,9 +198,11 @@ def main() -> None:
 
     report = {
         "protocol": "RAVDESS speech, 8 classes, 6 folds x 4 held-out actors (1-4, 5-8, ... 21-24); "
-                    "layer set and C chosen inside the training actors (nested leave-4-actors-out CV)",
+                    + (f"layers and C fixed ({args.fixed}), not re-selected per fold" if fixed else
+                       "layer set and C chosen inside the training actors (nested leave-4-actors-out CV)"),
         "level_normalised": normalise,
         "augmented_training": augment,
+        "features": args.features,
         "chosen_per_fold": chosen,
         "per_fold": {c: [s.__dict__ for s in v] for c, v in per_fold.items()},
         "summary": {c: summarise(v) for c, v in per_fold.items()},
@@ -210,7 +226,8 @@ def main() -> None:
                        "ece_out_of_fold_before": round(ece_before, 4), "ece_out_of_fold_after": round(ece_after, 4)}
     log.info("final: %s", report["final"])
 
-    out_json = REPO / "benchmarks" / "results" / f"voice_emotion_training{'' if normalise else '_raw'}{'' if augment else '_noaug'}.json"
+    suffix = f"{'' if normalise else '_raw'}{'' if augment else '_noaug'}{'' if args.features == 'window' else '_clip'}"
+    out_json = REPO / "benchmarks" / "results" / f"voice_emotion_training{suffix}.json"
     report["date"] = dt.date.today().isoformat()
     report["machine"] = "2-core CPU"
     report["command"] = "python training/voice_emotion.py " + " ".join(sys.argv[1:])
@@ -245,18 +262,21 @@ def main() -> None:
             "ravdess_si_acc8_gain_minus20db": s["gain-20"]["acc8_mean"],
             "ece_out_of_fold_calibrated": round(ece_after, 4),
         },
-        "retrain": "python training/voice_emotion.py",
+        "retrain": "OMP_NUM_THREADS=1 python training/voice_emotion.py " + " ".join(sys.argv[1:]),
         "encoder": "whisper-base",
         "C": c,
         "head_file": "head.npz",
         "normalise_level": normalise,
         "augmented_training": augment,
+        "features": args.features,
         "reliability_scale": 0.7,
     }
     (MODEL_DIR / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     (MODEL_DIR / "README.md").write_text(README.format(
         layers=", ".join(map(str, layers)), c=c, t=temperature, ece0=ece_before, ece1=ece_after,
-        norm="yes" if normalise else "no", aug="yes" if augment else "no",
+        norm="yes" if normalise else "no", aug="yes" if augment else "no", features=args.features,
+        selection=(f"layers and C fixed by --fixed {args.fixed}, not re-selected per fold" if fixed
+                   else "layer set and C chosen inside the training actors only"),
         **{f"{cond}_{k}": v for cond, d in s.items() for k, v in d.items()},
         date=report["date"],
     ))

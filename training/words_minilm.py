@@ -201,7 +201,9 @@ def write_card(*, features: dict[str, str], metrics: dict, heads: dict[str, dict
     """``heads[name] = {"inputs": [[graph, "alone"|"ctx"], ...], "normalise": bool}``: the head's
     features are the concatenated embeddings of those graphs on the utterance alone or paired
     with its context, each L2-normalised when ``normalise``."""
-    files = sorted({g for h in heads.values() for g, _ in h["inputs"]} | {"heads.npz"})
+    # encoder.onnx (the frozen graph) is listed even when no head reads it: tests compare it with torch.
+    frozen = {"encoder.onnx"} if (MODEL_DIR / "encoder.onnx").is_file() else set()
+    files = sorted({g for h in heads.values() for g, _ in h["inputs"]} | {"heads.npz"} | frozen)
     card = {
         "name": "text-emotion-minilm",
         "task": "text-emotion",

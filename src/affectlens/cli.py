@@ -44,6 +44,8 @@ def _add_analyze(sub) -> None:
                    help="frames per second for the face stage, or 'all' for every frame (default: 10)")
     p.add_argument("--modalities", default="face,voice,words", help="comma-separated subset of face,voice,words")
     p.add_argument("--no-asr", action="store_true", help="do not transcribe speech (faster; no words without subtitles)")
+    p.add_argument("--no-speakers", action="store_true",
+                   help="without subtitles, do not estimate speaker turns from the voice (S1, S2...)")
     p.add_argument("--asr-model", default="whisper-base",
                    help="'whisper-base' (bundled via pip, offline), a local faster-whisper folder, or a model name to download")
     p.add_argument("--language", help="speech language code (e.g. en); detected when omitted")
@@ -69,7 +71,7 @@ def _run_analyze(args) -> int:
         return 2
     options = AnalysisOptions(
         modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
-        face_fps=args.face_fps, subtitles=args.subtitles, asr=not args.no_asr,
+        face_fps=args.face_fps, subtitles=args.subtitles, asr=not args.no_asr, speakers=not args.no_speakers,
         asr_model=args.asr_model, language=args.language,
         llm_url=args.llm_url, llm_model=args.llm_model, llm_api_key_env=args.llm_api_key_env,
     )

@@ -57,6 +57,9 @@ class AnalysisOptions:
         Force the speech language (ISO code); detected when None.
     window : float, default=2.0
         Window length (s) for the timeline when nobody speaks.
+    speakers : bool, default=True
+        Without subtitles, estimate speaker turns from the voice (best effort, see
+        :mod:`affectlens.segments.speakers`); utterances are labelled ``S1``, ``S2``...
     max_utterance : float, default=15.0
     max_side : int, default=1280
         Frames are scaled down to this longest side before face analysis.
@@ -74,6 +77,7 @@ class AnalysisOptions:
     asr_model: str = "whisper-base"
     language: str | None = None
     window: float = 2.0
+    speakers: bool = True
     max_utterance: float = 15.0
     max_side: int = 1280
     fusion_priors: dict[str, float] | None = None
@@ -164,11 +168,12 @@ class Pipeline:
         # 2. segments
         t = time.perf_counter()
         hook("segments")
-        segments = self._segments(info, audio, duration, warnings)
+        shared: dict[str, Any] = {}
+        segments = self._segments(info, audio, duration, warnings, shared)
         timings["segments"] = time.perf_counter() - t
 
         # 3. evidence, one modality at a time
-        context = AnalysisContext(media=info, segments=segments, audio=audio)
+        context = AnalysisContext(media=info, segments=segments, audio=audio, shared=shared)
         per_modality: dict[str, list[Evidence]] = {}
         for m in modalities:
             t = time.perf_counter()
@@ -204,7 +209,13 @@ class Pipeline:
             warnings=warnings, timings=timings, options=asdict(self.options),
         )
 
-    def _segments(self, info: MediaInfo, audio: np.ndarray | None, duration: float, warnings: list[str]) -> list[Segment]:
+    def _segments(self, info: MediaInfo, audio: np.ndarray | None, duration: float, warnings: list[str],
+                  shared: dict[str, Any]) -> list[Segment]:
+        """Utterances, best source first (see :mod:`affectlens.segments.utterances`).
+
+        When speech is recognised and the voice modality runs, the encoder states of the ASR
+        pass are left in ``shared["whisper_states"]`` so the voice model does not encode again.
+        """
         opts = self.options
         if info.kind is MediaKind.TEXT:
             parsed = load_transcript(info.path)
@@ -227,10 +238,20 @@ class Pipeline:
             regions = speech_regions(audio, max_region=opts.max_utterance)
             transcript = None
             if regions and opts.asr:
+                from .modalities.voice.whisper_encoder import EncoderStates
                 from .segments.asr import transcribe
 
-                transcript = transcribe(audio, model=opts.asr_model, language=opts.language)
+                states = EncoderStates() if "voice" in opts.modalities else None
+                transcript = transcribe(audio, regions, model=opts.asr_model, language=opts.language, states=states)
+                if states is not None and states.windows:
+                    shared["whisper_states"] = states
             segments = utt.from_speech(regions, transcript, max_length=opts.max_utterance)
+            if segments and opts.speakers:
+                from .segments.speakers import WARNING, estimate_speakers
+
+                segments = estimate_speakers(audio, segments)
+                if len({s.speaker for s in segments if s.speaker}) > 0:
+                    warnings.append(WARNING)
             if segments:
                 return segments
         return utt.fixed_windows(duration, opts.window)
@@ -247,19 +268,7 @@ class Pipeline:
         evidence = modality.evidence(context)
         if len(evidence) != len(segs):
             raise RuntimeError(f"modality {name} returned {len(evidence)} evidence for {len(segs)} segments")
-        if name == "words":
-            evidence = [_language_guard(ev, seg) for ev, seg in zip(evidence, segs, strict=True)]
         return evidence
-
-
-def _language_guard(ev: Evidence, seg: Segment) -> Evidence:
-    """The text models read English: a transcript recognised in another language is no evidence."""
-    if ev.available and seg.language and not seg.language.startswith("en"):
-        return Evidence.missing(
-            "words", seg.index,
-            f"speech recognised as '{seg.language}', and the text model reads English; pass English subtitles",
-        )
-    return ev
 
 
 def analyze(path: str | Path, *, hook: Hook | None = None, **options: Any) -> Result:

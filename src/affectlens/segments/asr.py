@@ -1,5 +1,12 @@
 """Speech recognition with faster-whisper (CTranslate2), offline by default.
 
+The voice-activity regions found by :mod:`.vad` are laid end to end into windows of at most
+30 s (:func:`pack_windows`), as faster-whisper's own VAD filter does, but explicitly, so that
+word times map back to the original audio and so that one encoder pass serves both the words
+and the voice: with an :class:`~affectlens.modalities.voice.whisper_encoder.EncoderStates`
+given, each window is encoded once by the numpy encoder that exposes every layer, its final
+output feeds CTranslate2's decoder, and the middle layers are kept for the voice modality.
+
 Model resolution, in order: a local folder (``model=/path``), the pip-installed whisper-base
 weights (``model="whisper-base"``, the default; sha256 checked by the registry), then any other
 name faster-whisper knows (``"small"``, a hub id) — the only case that may download, and only
@@ -10,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +26,9 @@ import numpy as np
 
 from ..core.errors import ModelError
 from ..core.types import Word
+from ..modalities.voice.whisper_encoder import EncoderStates, StitchedWindow, pack_windows, stitch
 from ..models.registry import external_path
+from .vad import SpeechRegion
 
 log = logging.getLogger(__name__)
 
@@ -52,52 +62,116 @@ def resolve_model(model: str = DEFAULT_MODEL) -> str:
     return model
 
 
+def _whisper_class():
+    from faster_whisper import WhisperModel
+
+    class SharedEncoderWhisper(WhisperModel):
+        """faster-whisper whose encoder pass can be taken over by the numpy encoder.
+
+        While :attr:`window` and :attr:`states` are set, the window's first encoding runs
+        through :class:`~affectlens.modalities.voice.whisper_encoder.WhisperEncoder` (every
+        hidden state; the final one, layer-normed, is what CTranslate2's ``encode()`` returns)
+        and the states are recorded; CTranslate2 decodes from that output. Other encodings
+        (a later seek inside the window) use CTranslate2's own encoder as usual.
+        """
+
+        window: StitchedWindow | None = None
+        states: EncoderStates | None = None
+        #: Whether these are the whisper-base weights the voice head was trained on.
+        can_share: bool = False
+
+        def encode(self, features: np.ndarray):
+            if self.window is None or self.states is None:
+                return super().encode(features)
+            import ctranslate2
+
+            from ..modalities.voice.whisper_encoder import load_encoder
+
+            mel = features[0] if features.ndim == 3 else features
+            hidden = load_encoder().hidden_states(mel)
+            self.states.record(self.window, hidden[:-1])
+            self.window = None  # only the window's first encoding starts at its beginning
+            return ctranslate2.StorageView.from_array(np.ascontiguousarray(hidden[-1][None], dtype=np.float32))
+
+    return SharedEncoderWhisper
+
+
 @lru_cache(maxsize=2)
 def load_whisper(model: str = DEFAULT_MODEL, threads: int = 0):
     """Load (once per process) a faster-whisper model on the CPU with int8 weights."""
-    from faster_whisper import WhisperModel
-
     source = resolve_model(model)
     if Path(source).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        return WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=threads or min(2, os.cpu_count() or 1))
+        whisper = _whisper_class()(source, device="cpu", compute_type="int8",
+                                   cpu_threads=threads or min(2, os.cpu_count() or 1))
     except Exception as e:  # ctranslate2 / huggingface raise many unrelated types
         raise ModelError(f"cannot load the speech-recognition model {model!r} from {source}: {e}") from e
+    # The voice head reads whisper-base's layers: only the same weights can share their pass.
+    whisper.can_share = model == DEFAULT_MODEL
+    return whisper
 
 
 def transcribe(
     audio: np.ndarray,
+    regions: Sequence[SpeechRegion] | None = None,
     *,
     model: str = DEFAULT_MODEL,
     language: str | None = None,
     task: str = "transcribe",
     beam_size: int = 1,
+    states: EncoderStates | None = None,
 ) -> Transcript:
     """Recognise the speech in 16 kHz mono ``audio`` with word timestamps.
 
-    Silero VAD skips the silent parts first (``vad_filter``), which both saves time and avoids
-    whisper's habit of hallucinating words into silence.
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(n,)]
+    regions : sequence of SpeechRegion, optional
+        Where someone speaks (:func:`~affectlens.segments.vad.speech_regions`, computed here
+        when None). Only these parts are decoded, which both saves time and avoids whisper's
+        habit of hallucinating words into silence.
+    language : str, optional
+        ISO code; detected on the first window when None, then kept for the rest.
+    states : EncoderStates, optional
+        Filled with the encoder's hidden states of every window (the shared pass); when None,
+        CTranslate2 encodes as usual.
     """
+    if regions is None:
+        from .vad import speech_regions
+
+        regions = speech_regions(audio)
     whisper = load_whisper(model)
-    segments, info = whisper.transcribe(
-        audio.astype(np.float32, copy=False),
-        language=language,
-        task=task,
-        beam_size=beam_size,
-        word_timestamps=True,
-        vad_filter=True,
-        condition_on_previous_text=False,
-    )
+    share = states is not None and whisper.can_share
     pieces = []
-    for seg in segments:
-        words = tuple(
-            Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
-            for w in (seg.words or ())
-            if w.word.strip()
-        )
-        text = seg.text.strip()
-        if not text:
-            continue
-        pieces.append(TranscriptPiece(float(seg.start), float(seg.end), text, words, float(seg.no_speech_prob)))
-    return Transcript(tuple(pieces), info.language, float(info.language_probability))
+    detected, probability = language, 1.0 if language else 0.0
+    for window in pack_windows([(r.start, r.end) for r in regions]):
+        whisper.window, whisper.states = (window, states) if share else (None, None)
+        try:
+            segments, info = whisper.transcribe(
+                stitch(audio, window),
+                language=detected,
+                task=task,
+                beam_size=beam_size,
+                word_timestamps=True,
+                vad_filter=False,
+                condition_on_previous_text=False,
+            )
+            segments = list(segments)  # decoding happens while iterating
+        finally:
+            whisper.window, whisper.states = None, None
+        if detected is None:
+            detected, probability = info.language, float(info.language_probability)
+        back = window.to_original
+        for seg in segments:
+            words = tuple(
+                Word(w.word.strip(), back(float(w.start)), back(float(w.end), "end"), float(w.probability))
+                for w in (seg.words or ())
+                if w.word.strip()
+            )
+            text = seg.text.strip()
+            if not text:
+                continue
+            pieces.append(TranscriptPiece(back(float(seg.start)), back(float(seg.end), "end"), text, words,
+                                          float(seg.no_speech_prob)))
+    return Transcript(tuple(pieces), detected, probability)

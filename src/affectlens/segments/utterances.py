@@ -9,8 +9,8 @@ Where boundaries come from, best first:
    utterances, without text, so face and voice can speak about them.
 3. **Fixed windows** when nothing is said, so a silent video still gets a timeline.
 
-Speaker turns without subtitles are not separated here (no diarisation model ships offline):
-every utterance has ``speaker=None`` and the face stage attributes it to a visible face.
+Speaker turns without subtitles are estimated afterwards, best effort, from the voice
+(:mod:`.speakers`); the face stage also attributes each utterance to a visible face.
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ class EmotionHead:
     layers: tuple[int, ...]
     normalise_level: bool
     reliability_scale: float = 1.0
+    #: True: trained on states pooled inside a shared 30 s window, as the speech-recognition
+    #: pass produces them (card ``features: "window"``); False: on each clip encoded alone.
+    window_features: bool = False
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """Class scores [shape=(n, n_classes)] for features [shape=(n, d)] (or one [d] vector)."""
@@ -77,6 +80,7 @@ def load_head(name_or_path: str = DEFAULT_MODEL) -> EmotionHead:
             layers=tuple(int(x) for x in arrays["layers"]),
             normalise_level=bool(card.extra.get("normalise_level", True)),
             reliability_scale=float(card.extra.get("reliability_scale", 1.0)),
+            window_features=card.extra.get("features", "clip") == "window",
         )
     except KeyError as e:
         raise ModelError(f"model {card.name!r}: {file} lacks array {e}") from e

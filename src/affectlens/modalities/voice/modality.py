@@ -5,6 +5,11 @@ middle layers (:mod:`.whisper_encoder`), pooled over the segment, feed a calibra
 (:mod:`.head`) trained speaker-independently on RAVDESS; Praat prosody (:mod:`.prosody`) is read
 against the same speaker's baseline and cited as cues.
 
+The encoder states come from the speech-recognition pass when there was one (the pipeline
+leaves them in ``context.shared["whisper_states"]``): one encoder pass serves words and voice.
+With subtitles, the segments' speech is laid into the same kind of 30 s windows and encoded
+here, so the head always reads states of the kind it was trained on.
+
 Reliability (0..1), the weight fusion may give this evidence::
 
     reliability = scale * q_duration * q_snr * q_clipping
@@ -52,6 +57,15 @@ def _segment_audio(context: AnalysisContext, seg: Segment) -> np.ndarray:
     return np.nan_to_num(np.asarray(audio, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
 
 
+def _speech_span(context: AnalysisContext, seg: Segment) -> tuple[float, float]:
+    """The segment cut to its first..last sounding 20 ms frame (what a VAD region would be)."""
+    active = np.flatnonzero(active_speech(_segment_audio(context, seg)))
+    if active.size == 0:
+        return seg.start, seg.end
+    step = FRAME / SAMPLE_RATE
+    return seg.start + active[0] * step, min(seg.end, seg.start + (active[-1] + 1) * step)
+
+
 @register_modality
 class VoiceModality(Modality):
     """Speech emotion and prosody per utterance, from the audio track.
@@ -70,6 +84,8 @@ class VoiceModality(Modality):
     def __init__(self, *, model: str = DEFAULT_MODEL, min_speech: float = MIN_SPEECH_SECONDS) -> None:
         self.model = model
         self.min_speech = min_speech
+        #: Segments of the last :meth:`evidence` call judged from the ASR's encoder states.
+        self.shared_passes = 0
 
     # Loading is deferred to first use so that constructing the pipeline stays cheap.
     def _head(self) -> EmotionHead:
@@ -82,6 +98,33 @@ class VoiceModality(Modality):
         if head.normalise_level:
             audio = normalise_level(audio)
         return load_encoder().pooled(audio, head.layers)
+
+    def _window_features(self, context: AnalysisContext, positions: list[int], head: EmotionHead) -> dict[int, np.ndarray]:
+        """Features of the segments at ``positions`` as a window head reads them.
+
+        From the speech-recognition pass when it kept the segment's states (one encoder pass
+        for words and voice), else by encoding the segments' speech the same way: trimmed to
+        its sounding part, levelled, laid end to end in 30 s windows (subtitles gave the
+        utterances, so no ASR ran).
+        """
+        from .whisper_encoder import EncoderStates, encode_windows
+
+        segments = context.segments
+        shared = context.shared.get("whisper_states")
+        out: dict[int, np.ndarray] = {}
+        for pos in positions:
+            pooled = shared.pooled(segments[pos].start, segments[pos].end, head.layers) if shared is not None else None
+            if pooled is not None:
+                out[pos] = pooled
+        self.shared_passes = len(out)
+        rest = [pos for pos in positions if pos not in out]
+        if rest:
+            spans = [_speech_span(context, segments[pos]) for pos in rest]
+            own = encode_windows(context.audio, spans, EncoderStates(layers=head.layers))
+            for pos, (s, e) in zip(rest, spans, strict=True):
+                pooled = own.pooled(s, e, head.layers)
+                out[pos] = pooled if pooled is not None else self.embed(_segment_audio(context, segments[pos]), head)
+        return out
 
     def evidence(self, context: AnalysisContext) -> list[Evidence]:
         segments: Sequence[Segment] = context.segments
@@ -107,26 +150,32 @@ class VoiceModality(Modality):
             )
 
         head = self._head() if measured else None
+        self.shared_passes = 0
+        window_feats = self._window_features(context, sorted(measured), head) if head and head.window_features else {}
         out: list[Evidence] = []
         for pos, seg in enumerate(segments):
             if pos not in measured or head is None:
                 out.append(Evidence.missing(self.name, seg.index, "no speech in this segment"))
                 continue
             speech_s, pros = measured[pos]
-            out.append(self._judge(seg, _segment_audio(context, seg), speech_s, pros, baselines[seg.speaker], head))
-        log.info("voice: judged %d of %d segments", len(measured), len(segments))
+            audio = _segment_audio(context, seg)
+            features = window_feats[pos] if pos in window_feats else self.embed(audio, head)
+            out.append(self._judge(seg, audio, features, speech_s, pros, baselines[seg.speaker], head))
+        log.info("voice: judged %d of %d segments (%d from the ASR's encoder pass)", len(measured), len(segments),
+                 self.shared_passes)
         return out
 
     def _judge(
         self,
         seg: Segment,
         audio: np.ndarray,
+        features: np.ndarray,
         speech_s: float,
         pros: prosody_mod.Prosody,
         base: prosody_mod.ProsodyBaseline,
         head: EmotionHead,
     ) -> Evidence:
-        native = head.predict_native(self.embed(audio, head))[0]
+        native = head.predict_native(features)[0]
         shared = to_shared_probs(native, head.labels, head.label_mapping)
         snr = snr_estimate_db(audio)
         clipped = clipped_fraction(audio)

