@@ -127,7 +127,10 @@ def test_batch_survives_a_bad_file_and_resumes(pipeline, demo_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def two_voice_wav(shared_data, tmp_path_factory):
-    """Six RAVDESS clips, actor 1 (male) and actor 2 (female) taking turns, 0.6 s apart."""
+    """Four RAVDESS clips, actor 1 (male) and actor 2 (female) taking turns, 0.6 s apart.
+
+    RAVDESS has two sentences; more turns make the window's text so repetitive that whisper's
+    compression-ratio check treats it as a decoding loop and falls back to sampling."""
     import numpy as np
     import pandas as pd
     import soundfile as sf
@@ -135,7 +138,7 @@ def two_voice_wav(shared_data, tmp_path_factory):
     root = shared_data / "speech" / "ravdess"
     df = pd.read_csv(root / "labels.csv")
     parts = []
-    for k in range(3):
+    for k in range(2):
         for actor in (1, 2):
             path = df[(df.actor == actor) & (df.vocal_channel == "speech")].path.iloc[4 * k + actor]
             parts += [sf.read(root / path, dtype="float32")[0], np.zeros(9600, np.float32)]
@@ -153,7 +156,7 @@ def test_audio_without_subtitles_shares_the_encoder_pass_and_splits_speakers(two
     monkeypatch.setattr(whisper_encoder, "encode_windows", no_second_pass)
     result = Pipeline(AnalysisOptions(modalities=("voice", "words"), language="en"))(two_voice_wav)
     spoken = [u for u in result.utterances if u.segment.text]
-    assert len(spoken) >= 5 and all(u.segment.source == "vad" for u in result.utterances)
+    assert len(spoken) >= 3 and all(u.segment.source == "vad" for u in result.utterances)
     assert any("door" in u.segment.text.lower() for u in spoken)  # RAVDESS: "... by the door"
     assert all(u.evidence["voice"].available for u in spoken)
     speakers = [u.segment.speaker for u in spoken]
