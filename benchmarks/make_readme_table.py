@@ -110,12 +110,18 @@ def voice_emotion_training(r: dict) -> list[Row]:
 def voice_ravdess(r: dict) -> list[Row]:
     res = r["summary"] if "summary" in r else r["results"]
     w, e = res["whisper_layers_lr"], res["egemaps_rbf_svm"]
-    return [
+    rows = [
         ("Voice", "RAVDESS 8-class: whisper layers + LR vs eGeMAPS + SVM (same run)",
          f"{_pct(w['clean']['acc8_mean'])} vs {_pct(e['clean']['acc8_mean'])}", "6 folds x 4 held-out actors"),
         ("Voice", "same, white noise 20 dB SNR", f"{_pct(w['noise20']['acc8_mean'])} vs {_pct(e['noise20']['acc8_mean'])}",
          "6 folds x 4 held-out actors"),
     ]
+    abl = r.get("feature_ablation_clean_training", {})
+    if "shared_window_levelled" in abl and "clip_alone_levelled" in abl:
+        rows.append(("Voice", "RAVDESS 8-class: states from the shared ASR window pass vs each clip encoded alone",
+                     f"{_pct(abl['shared_window_levelled']['acc8_clean'])} vs {_pct(abl['clip_alone_levelled']['acc8_clean'])}",
+                     "same folds, clean-only training"))
+    return rows
 
 
 def words_meld(r: dict) -> list[Row]:
@@ -130,7 +136,9 @@ def words_meld(r: dict) -> list[Row]:
     ]
     tput = f.get("throughput_emotion.onnx_with_context_utt_per_s")
     if tput:
-        rows.append(("Speed", "text model throughput (with context)", f"{tput:.0f} utt/s", "batch 64, 2 threads"))
+        unmerged = f.get("throughput_emotion.onnx_unmerged_lora_with_context_utt_per_s")
+        value = f"{tput:.0f} utt/s" + (f" (LoRA unmerged: {unmerged:.0f})" if unmerged else "")
+        rows.append(("Speed", "text model throughput (with context)", value, "batch 64, 2 threads"))
     return rows
 
 
@@ -160,8 +168,8 @@ def voice_speed(r: dict) -> list[Row]:
              f"{r['ms_per_audio_second']['voice_modality_total']:.0f} ms", "window encoding + prosody, 1 thread")]
     both = r.get("asr_and_voice_seconds")
     if both:
-        rows.append(("Speed", "ASR + voice on 2.5 min of speech: separate passes vs one shared encoder pass",
-                     f"{both['separate_total']:.1f} s vs {both['shared_total']:.1f} s", "1 thread, best of runs"))
+        rows.append(("Speed", f"ASR + voice on {both['audio_seconds']:.0f} s of speech: separate passes vs one shared encoder pass",
+                     f"{both['separate_total']:.1f} s vs {both['shared_total']:.1f} s", "one call each, models warm"))
     return rows
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from words_common import classification, write
@@ -84,6 +86,21 @@ def main() -> None:
         t0 = time.perf_counter()
         encoder.embed(test.texts, batch_size=64)
         figures[f"throughput_{graph}_alone_utt_per_s"] = round(len(test) / (time.perf_counter() - t0), 1)
+    # The same LoRA graph run unmerged (its low-rank matmuls kept), as before it was folded in.
+    with tempfile.TemporaryDirectory() as folder:
+        from affectlens.modalities.words.encoder import MiniLMEncoder
+        from affectlens.models.registry import external_path
+
+        base = external_path("all-MiniLM-L6-v2")
+        try:
+            os.link(base / "model.safetensors", Path(folder) / "model.safetensors")
+        except OSError:
+            shutil.copyfile(base / "model.safetensors", Path(folder) / "model.safetensors")
+        shutil.copyfile(enc.card.path("emotion.onnx"), Path(folder) / "emotion.onnx")
+        plain = MiniLMEncoder(Path(folder) / "emotion.onnx", tokenizer=base / "tokenizer.json")
+        t0 = time.perf_counter()
+        plain.embed(test.texts, ctx, batch_size=64)
+        figures["throughput_emotion.onnx_unmerged_lora_with_context_utt_per_s"] = round(len(test) / (time.perf_counter() - t0), 1)
     # Occlusion cost: attributions for the first 256 utterances.
     enc.occlusion_words = 6
     t0 = time.perf_counter()
