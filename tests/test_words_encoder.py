@@ -46,9 +46,8 @@ def test_onnx_encoder_matches_torch_reference(encoder_model):
     sys.path.insert(0, str(ROOT / "training"))
     from words_bert import MiniLM
 
-    from affectlens.models.registry import external_path
-
     from affectlens.modalities.words.encoder import load_encoder
+    from affectlens.models.registry import external_path
 
     enc = load_encoder("text-emotion-minilm", "encoder.onnx")
     texts = ["I'm so sorry.", "What?! You did WHAT?", "fine"]

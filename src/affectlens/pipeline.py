@@ -250,7 +250,7 @@ class Pipeline:
                 from .segments.speakers import WARNING, estimate_speakers
 
                 segments = estimate_speakers(audio, segments)
-                if len({s.speaker for s in segments if s.speaker}) > 0:
+                if any(s.speaker for s in segments):
                     warnings.append(WARNING)
             if segments:
                 return segments
