@@ -116,6 +116,9 @@ def voice_ravdess(r: dict) -> list[Row]:
         ("Voice", "same, white noise 20 dB SNR", f"{_pct(w['noise20']['acc8_mean'])} vs {_pct(e['noise20']['acc8_mean'])}",
          "6 folds x 4 held-out actors"),
     ]
+    if "telephone" in w:
+        rows.append(("Voice", "RAVDESS 8-class, telephone band (300-3,400 Hz, 8 kHz mu-law) / -20 dB gain",
+                     f"{_pct(w['telephone']['acc8_mean'])} / {_pct(w['gain-20']['acc8_mean'])}", "same folds, whisper head"))
     abl = r.get("feature_ablation_clean_training", {})
     if "shared_window_levelled" in abl and "clip_alone_levelled" in abl:
         rows.append(("Voice", "RAVDESS 8-class: states from the shared ASR window pass vs each clip encoded alone",

@@ -85,7 +85,7 @@ def main() -> None:
             enc = encoder_extractor(normalise)
         return cached_features(name, corpus, cond, enc)  # type: ignore[arg-type]
 
-    conds = ["clean", "noise20", "gain-20"]
+    conds = ["clean", "noise20", "gain-20", "telephone"]
     wf = {c: enc_feats(c) for c in conds + (["aug"] if augment else [])}
     eg = egemaps_extractor()
     ef = {c: cached_features("egemaps", corpus, c, eg) for c in ("clean", "noise20")}
@@ -151,7 +151,8 @@ def main() -> None:
         "protocol": "speaker-independent: 6 folds x 4 held-out actors (1-4, 5-8, ..., 21-24); "
                     "acc7/f1_7 merge calm into neutral; f1 = macro-F1",
         "conditions": {"clean": "as recorded", "noise20": "white noise at 20 dB SNR (clip mean power)",
-                       "gain-20": "-20 dB digital gain"},
+                       "gain-20": "-20 dB digital gain",
+                       "telephone": "300-3,400 Hz band-pass, 8 kHz, 8-bit mu-law, back to 16 kHz (whisper head only)"},
         "systems": {
             "whisper_layers_lr": {"features": f"whisper-base hidden states {list(layers)} mean-pooled, concatenated, "
                                               + ("from the shared ASR window pass" if window else "each clip encoded alone"),

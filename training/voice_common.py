@@ -71,6 +71,20 @@ def add_white_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) 
     return (audio + noise).astype(np.float32)
 
 
+def telephone(audio: np.ndarray) -> np.ndarray:
+    """A narrow-band phone line: 300-3,400 Hz band-pass, 8 kHz, 8-bit mu-law, back to 16 kHz."""
+    from scipy.signal import butter, resample_poly, sosfilt
+
+    band = sosfilt(butter(4, [300, 3400], btype="bandpass", fs=16_000, output="sos"), audio)
+    narrow = resample_poly(band, 1, 2)
+    peak = max(float(np.max(np.abs(narrow))), 1e-9)
+    x = np.clip(narrow / peak, -1, 1)
+    mu = 255.0
+    coded = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127) / 127
+    decoded = np.sign(coded) * ((1 + mu) ** np.abs(coded) - 1) / mu * peak
+    return resample_poly(decoded, 2, 1).astype(np.float32)
+
+
 def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
     return np.clip(audio * 10 ** (gain_db / 20), -1.0, 1.0).astype(np.float32)
 
@@ -79,6 +93,7 @@ def degrade(condition: str, audio: np.ndarray, index: int) -> np.ndarray:
     """Apply a named condition. Seeds depend on the clip index, so caches are reproducible.
 
     ``clean``; ``noise20`` (white noise, 20 dB SNR); ``gain-20`` (-20 dB); ``gain+10`` (+10 dB, clips);
+    ``telephone`` (G.711-like: 300-3,400 Hz band, 8 kHz, mu-law, back to 16 kHz);
     ``aug`` (training augmentation: random white noise 10-30 dB SNR and gain -25..+5 dB, a
     different seed stream from the test conditions).
     """
@@ -90,6 +105,8 @@ def degrade(condition: str, audio: np.ndarray, index: int) -> np.ndarray:
         return apply_gain(audio, -20.0)
     if condition == "gain+10":
         return apply_gain(audio, 10.0)
+    if condition == "telephone":
+        return telephone(audio)
     if condition == "aug":
         rng = np.random.default_rng(90_000 + index)
         out = add_white_noise(audio, float(rng.uniform(10, 30)), rng)
