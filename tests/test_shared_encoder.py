@@ -121,4 +121,4 @@ def test_asr_pass_keeps_the_states_the_voice_head_reads(encoder) -> None:
     # Without a store, CTranslate2 encodes as usual and nothing is left behind on the model.
     transcribe(audio, regions, language="en")
     whisper = load_whisper()
-    assert whisper.window is None and whisper.states is None
+    assert whisper._local.window is None and whisper._local.states is None

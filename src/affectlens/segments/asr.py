@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,26 +63,32 @@ def resolve_model(model: str = DEFAULT_MODEL) -> str:
     return model
 
 
+@lru_cache(maxsize=1)
 def _whisper_class():
     from faster_whisper import WhisperModel
 
     class SharedEncoderWhisper(WhisperModel):
         """faster-whisper whose encoder pass can be taken over by the numpy encoder.
 
-        While :attr:`window` and :attr:`states` are set, the window's first encoding runs
-        through :class:`~affectlens.modalities.voice.whisper_encoder.WhisperEncoder` (every
-        hidden state; the final one, layer-normed, is what CTranslate2's ``encode()`` returns)
-        and the states are recorded; CTranslate2 decodes from that output. Other encodings
-        (a later seek inside the window) use CTranslate2's own encoder as usual.
+        While a window and a state store are set for the calling thread (:meth:`sharing`),
+        the window's first encoding runs through
+        :class:`~affectlens.modalities.voice.whisper_encoder.WhisperEncoder` (every hidden
+        state; the final one, layer-normed, is what CTranslate2's ``encode()`` returns) and the
+        states are recorded; CTranslate2 decodes from that output. Other encodings (a later
+        seek inside the window) use CTranslate2's own encoder as usual. The setting is per
+        thread, since the loaded model is shared by the whole process.
         """
 
-        window: StitchedWindow | None = None
-        states: EncoderStates | None = None
         #: Whether these are the whisper-base weights the voice head was trained on.
         can_share: bool = False
+        _local = threading.local()
+
+        def sharing(self, window: StitchedWindow | None, states: EncoderStates | None) -> None:
+            self._local.window, self._local.states = window, states
 
         def encode(self, features: np.ndarray):
-            if self.window is None or self.states is None:
+            window, states = getattr(self._local, "window", None), getattr(self._local, "states", None)
+            if window is None or states is None:
                 return super().encode(features)
             import ctranslate2
 
@@ -89,8 +96,8 @@ def _whisper_class():
 
             mel = features[0] if features.ndim == 3 else features
             hidden = load_encoder().hidden_states(mel)
-            self.states.record(self.window, hidden[:-1])
-            self.window = None  # only the window's first encoding starts at its beginning
+            states.record(window, hidden[:-1])
+            self._local.window = None  # only the window's first encoding starts at its beginning
             return ctranslate2.StorageView.from_array(np.ascontiguousarray(hidden[-1][None], dtype=np.float32))
 
     return SharedEncoderWhisper
@@ -146,7 +153,7 @@ def transcribe(
     pieces = []
     detected, probability = language, 1.0 if language else 0.0
     for window in pack_windows([(r.start, r.end) for r in regions]):
-        whisper.window, whisper.states = (window, states) if share else (None, None)
+        whisper.sharing(window, states) if share else whisper.sharing(None, None)
         try:
             segments, info = whisper.transcribe(
                 stitch(audio, window),
@@ -159,7 +166,7 @@ def transcribe(
             )
             segments = list(segments)  # decoding happens while iterating
         finally:
-            whisper.window, whisper.states = None, None
+            whisper.sharing(None, None)
         if detected is None:
             detected, probability = info.language, float(info.language_probability)
         back = window.to_original

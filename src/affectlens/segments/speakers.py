@@ -46,16 +46,23 @@ def voice_print(audio: np.ndarray) -> np.ndarray | None:
     None when the audio holds less than :data:`MIN_SECONDS` of sound.
     """
     from ..modalities.voice.features import active_speech
-    from ..modalities.voice.whisper_encoder import load_encoder
 
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     active = active_speech(audio)
     if active.sum() * 0.02 < MIN_SECONDS:
         return None
-    mel = load_encoder().log_mel(audio)  # 100 frames/s; the gate runs at 50
+    mel = _mel()(audio)  # 100 frames/s; the gate runs at 50
     keep = np.repeat(active, 2)[: mel.shape[1]]
     frames = mel[:, : len(keep)][:, keep]
     return np.concatenate([frames.mean(1), frames.std(1)]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _mel():
+    """Whisper's 80-band log-mel (the same extractor the encoder uses, without its weights)."""
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    return FeatureExtractor(feature_size=80)
 
 
 @dataclass(frozen=True)
