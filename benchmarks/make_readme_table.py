@@ -137,11 +137,16 @@ def words_meld(r: dict) -> list[Row]:
          f"{100 * f['encoder_without_context_at_test_time']['emotion']['weighted_f1']:.1f}", "ablation"),
         ("Words", "MELD sentiment weighted F1", f"{100 * enc['sentiment']['weighted_f1']:.1f}", "test split"),
     ]
-    tput = f.get("throughput_emotion.onnx_with_context_utt_per_s")
+    past = f.get("encoder_previous_turns_only_at_test_time")
+    if past:
+        rows.append(("Words", "MELD test WF1 with previous turns only at test time",
+                     f"{100 * past['emotion']['weighted_f1']:.1f}", "ablation (no following turns)"))
+    tput = enc.get("throughput_emotion_model_utt_per_s")
     if tput:
-        unmerged = f.get("throughput_emotion.onnx_unmerged_lora_with_context_utt_per_s")
-        value = f"{tput:.0f} utt/s" + (f" (LoRA unmerged: {unmerged:.0f})" if unmerged else "")
-        rows.append(("Speed", "text model throughput (with context)", value, "batch 64, 2 threads"))
+        rows.append(("Speed", "text emotion model throughput (in dialogue context)", f"{tput:.0f} utt/s",
+                     "emotion + sentiment, batch 64, 2 threads"))
+        rows.append(("Speed", "full words prediction (+ GoEmotions words)",
+                     f"{enc['throughput_full_predict_utt_per_s']:.0f} utt/s", "no attributions, 2 threads"))
     return rows
 
 

@@ -24,7 +24,8 @@ def main() -> None:
     texts, y = load_goemotions("test")
     model = MiniLMPredictor(occlusion_words=0)
     t0 = time.perf_counter()
-    x = model._features("goemotions", texts, [""] * len(texts), {})
+    # Each comment is its own conversation: GoEmotions comments are read alone.
+    x = model._features("goemotions", model.conversation(texts, dialogues=[str(i) for i in range(len(texts))]), {})
     scores = 1 / (1 + np.exp(-model._head("goemotions", x)))
     seconds = time.perf_counter() - t0
     pred = scores >= model.arrays["goemotions_thresholds"]
@@ -32,6 +33,7 @@ def main() -> None:
     figures = {
         "n_texts": len(texts),
         "model": model.name,
+        "graph": model.heads_spec["goemotions"]["inputs"][0][0],
         "macro_f1": round(float(f1_score(y, pred, average="macro", zero_division=0)), 4),
         "micro_f1": round(float(f1_score(y, pred, average="micro", zero_division=0)), 4),
         "per_label_f1": {k: round(float(v), 4) for k, v in zip(model.goemotions_labels, per, strict=True)},

@@ -120,12 +120,11 @@ def test_missing_encoder_falls_back_to_tfidf(monkeypatch):
 
 
 def test_models_on_meld_test(shared_data, encoder_model):
-    from affectlens.modalities.words.context import build_context
     from affectlens.modalities.words.corpora import MELD_EMOTIONS, load_meld
 
     test = load_meld("test")
     n = 400  # a slice keeps the test fast; the full figures are in benchmarks/results/words_meld.json
-    texts, ctx = test.texts[:n], build_context(test.texts, test.speakers, test.dialogues)[:n]
+    texts, speakers, dialogues = test.texts[:n], test.speakers[:n], test.dialogues[:n]
     y = test.emotions[:n]
 
     def wf1(preds):
@@ -134,9 +133,22 @@ def test_models_on_meld_test(shared_data, encoder_model):
 
     encoder_model.occlusion_words = 0
     try:
-        enc = wf1(encoder_model.predict(texts, ctx))
+        enc = wf1(encoder_model.predict(texts, speakers, dialogues))
     finally:
         encoder_model.occlusion_words = 6
-    tf = wf1(TfidfPredictor().predict(texts, [""] * n))
+    tf = wf1(TfidfPredictor().predict(texts))
     assert tf > 0.45
     assert enc > 0.5
+
+
+def test_dialogue_context_moves_the_prediction_and_says_by_how_much(encoder_model):
+    if not encoder_model.heads_spec["emotion"].get("dialogue"):
+        pytest.skip("the shipped model reads context as word pieces")
+    alone = encoder_model.predict(["Really?"])[0]
+    assert alone.context_effect == pytest.approx(0.0, abs=1e-6)  # no neighbours: nothing to move it
+    good, bad = (encoder_model.predict([before, "Really?"], ["A", "B"], ["d", "d"])[1]
+                 for before in ("I got the job, they're paying me double!", "You crashed my car and lied to me."))
+    assert good.native_probs != bad.native_probs  # the same words read in two dialogues
+    assert good.context_effect is not None and bad.context_effect is not None
+    assert good.native_probs["joy"] > bad.native_probs["joy"]
+    assert bad.native_probs["anger"] + bad.native_probs["disgust"] > good.native_probs["anger"] + good.native_probs["disgust"]

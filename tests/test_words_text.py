@@ -11,7 +11,7 @@ from affectlens.modalities.base import MODALITIES, AnalysisContext
 from affectlens.modalities.words import WordsModality, predict_texts
 from affectlens.modalities.words.context import build_context
 from affectlens.modalities.words.predict import reliability
-from affectlens.modalities.words.tfidf import TfidfTextModel, analyze, load_tfidf, occurrences
+from affectlens.modalities.words.tfidf import TfidfTextModel, analyze, load_tfidf, ngrams, occurrences
 
 
 def test_context_stays_inside_dialogue_and_tags_speakers():
@@ -51,6 +51,8 @@ def test_own_transform_matches_sklearn():
                            labels=[str(c) for c in clf.classes_])
     probe = ["so sorry sorry!", "great day", "nothing known here zzz"]
     np.testing.assert_allclose(model.features(probe), vec.transform(probe).toarray(), atol=1e-12)
+    np.testing.assert_allclose(model.transform(probe + probe[:1]).toarray(), model.features(probe + probe[:1]), atol=1e-12)
+    assert all(sorted(ngrams(t)) == sorted(analyze(t)) for t in probe + corpus)
     np.testing.assert_allclose(model.predict_proba(probe), clf.predict_proba(vec.transform(probe)), atol=1e-9)
     # Attributions are exact: per-word contributions add up to the logits minus the intercept.
     for text in probe:
@@ -106,7 +108,10 @@ def test_modality_one_evidence_per_segment(prefer):
         assert 0 < e.reliability <= 1
         assert e.model in ("text-emotion-minilm", "text-emotion-tfidf")
         assert -1 <= e.valence <= 1
-        assert all(c.name.startswith("word:") and c.modality == "words" and c.weight > 0 for c in e.cues)
+        assert all(c.modality == "words" for c in e.cues)
+        assert all(c.weight > 0 for c in e.cues if c.name.startswith("word:"))
+        assert all(c.name.startswith("word:") or (c.name == "context:dialogue" and abs(c.weight) >= 0.1)
+                   for c in e.cues)
     assert ev[0].label == "sad"
     assert ev[0].cues and "sorry" in {c.name[5:] for c in ev[0].cues}
     if prefer == "tfidf":

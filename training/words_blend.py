@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score
 
-from affectlens.modalities.words.context import build_context
 from affectlens.modalities.words.corpora import load_meld
-from affectlens.modalities.words.predict import FALLBACK_MODEL, FALLBACK_SENTIMENT, MiniLMPredictor, _softmax
+from affectlens.modalities.words.predict import FALLBACK_MODEL, FALLBACK_SENTIMENT, MiniLMPredictor
 from affectlens.modalities.words.tfidf import load_tfidf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,9 +37,7 @@ def main() -> None:
     splits = {s: load_meld(s) for s in ("dev", "test")}
     probs: dict = {}
     for name, s in splits.items():
-        ctx = build_context(s.texts, s.speakers, s.dialogues, previous=model.previous)
-        memo: dict = {}
-        probs[name] = {h: _softmax(model._head(h, model._features(h, s.texts, ctx, memo))) for h in ("emotion", "sentiment")}
+        probs[name] = model.probabilities(model.conversation(s.texts, s.speakers, s.dialogues))
     for head, tfidf_name, attr in (("emotion", FALLBACK_MODEL, "emotions"), ("sentiment", FALLBACK_SENTIMENT, "sentiments")):
         tfidf = load_tfidf(tfidf_name)
         lin = {n: tfidf.predict_proba(s.texts) for n, s in splits.items()}

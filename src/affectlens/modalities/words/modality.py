@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 #: How many attributed words become cues per segment.
 MAX_CUES = 4
+#: Smallest change of the predicted probability by the dialogue context that is worth a cue.
+CONTEXT_CUE = 0.1
 
 
 def _cues(pred: TextPrediction) -> tuple[Cue, ...]:
@@ -22,6 +24,13 @@ def _cues(pred: TextPrediction) -> tuple[Cue, ...]:
         cues.append(Cue(
             modality="words", name=f"word:{a.word}", value=round(a.weight, 4),
             description=f'"{a.word}" (points to {a.label})', weight=round(a.weight, 4),
+        ))
+    if pred.context_effect is not None and abs(pred.context_effect) >= CONTEXT_CUE:
+        direction = "raised" if pred.context_effect > 0 else "lowered"
+        cues.append(Cue(
+            modality="words", name="context:dialogue", value=round(pred.context_effect, 4),
+            description=f"the turns around it {direction} {pred.label} by {abs(pred.context_effect):.2f}",
+            weight=round(pred.context_effect, 4),
         ))
     if cues:
         log.debug("words cues for %r in %s units: %s", pred.text, unit, [c.name for c in cues])

@@ -2,9 +2,11 @@
 
 Two predictors share one output type, :class:`TextPrediction`:
 
-* :class:`MiniLMPredictor` (``text-emotion-minilm``): MiniLM through onnxruntime, the utterance
-  paired with its previous turns, linear heads for MELD emotion and sentiment and a 28-label
-  GoEmotions head for open-vocabulary emotion words. Word attributions come from
+* :class:`MiniLMPredictor` (``text-emotion-minilm``): MiniLM through onnxruntime on each
+  utterance once, a dialogue-context layer over the embeddings of the turns around it
+  (:mod:`.dialogue`; older cards instead pair the utterance with its previous turns as extra
+  word pieces), linear heads for MELD emotion and sentiment and a 28-label GoEmotions head for
+  open-vocabulary emotion words. Word attributions come from
   leave-one-word-out occlusion: the encoder is re-run without each of a few candidate words
   and the drop in probability is the word's weight, so every cue is something the model used.
 * :class:`TfidfPredictor` (``text-emotion-tfidf``): the linear fallback when the encoder's pip
@@ -27,8 +29,9 @@ import numpy as np
 from ...core.errors import ModelError
 from ...core.labels import map_label, to_shared_probs
 from ...models.registry import get_card, load_arrays
-from .context import build_context
+from .context import DialogueWindow, build_context, dialogue_window
 from .corpora import normalise_text
+from .dialogue import attend, has_dialogue_layer
 from .encoder import MiniLMEncoder, l2_normalise, load_encoder
 from .tfidf import TfidfTextModel, load_tfidf, tokens
 
@@ -75,6 +78,23 @@ class TextPrediction:
     n_words: int
     model: str
     context: str = ""  # the previous turns the model was shown
+    #: How much the surrounding turns moved the predicted class's probability (the prediction
+    #: minus the same utterance read with no context); None for models without a dialogue layer.
+    context_effect: float | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Utterances in order with what a model needs of their dialogue: the previous turns as text
+    (for graphs that read context as word pieces, and for the report) and the neighbour window
+    (for the dialogue-context layer)."""
+
+    texts: list[str]
+    contexts: list[str]
+    window: DialogueWindow | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
 
 
 @lru_cache(maxsize=1)
@@ -123,6 +143,10 @@ class MiniLMPredictor:
         self.sentiment_labels = tuple(self.card.extra["sentiment_labels"])
         self.goemotions_labels = tuple(self.card.extra["goemotions_labels"])
         self.previous = int(self.card.extra.get("context_previous", 2))
+        spec = self.card.extra.get("context", {})
+        self.following = int(spec.get("following", 0)) if spec.get("kind") == "dialogue" else 0
+        if any(h.get("dialogue") for h in self.heads_spec.values()) and not has_dialogue_layer(self.arrays):
+            raise ModelError(f"{self.name}: a head reads the dialogue layer but heads.npz has no dialogue_* arrays")
         self.occlusion_words = occlusion_words
         self._fallback: TfidfTextModel | None = None
         #: Optional late fusion with the linear models (card key ``blend``: head -> [model, weight]),
@@ -130,13 +154,28 @@ class MiniLMPredictor:
         #: encoder reads context and paraphrase, the n-grams catch rare but telling words.
         self.blend: dict[str, tuple[str, float]] = {k: (m, float(w)) for k, (m, w) in self.card.extra.get("blend", {}).items()}
 
-    def _blended(self, head: str, probs: np.ndarray, texts: list[str]) -> np.ndarray:
+    def _blended(self, head: str, probs: np.ndarray, texts: list[str], memo: dict | None = None) -> np.ndarray:
         if head not in self.blend:
             return probs
-        model, weight = self.blend[head]
-        return (1.0 - weight) * probs + weight * load_tfidf(model).predict_proba(texts)
+        name, weight = self.blend[head]
+        model = load_tfidf(name)
+        memo = {} if memo is None else memo
+        key = ("tfidf", model.feature_key)  # the emotion and sentiment models share one vocabulary
+        if key not in memo:
+            memo[key] = model.transform(texts)
+        return (1.0 - weight) * probs + weight * model.predict_proba(texts, memo[key])
 
-    def _features(self, head: str, texts: list[str], contexts: list[str], memo: dict) -> np.ndarray:
+    def conversation(self, texts: list[str], speakers: Sequence[str | None] | None = None,
+                     dialogues: Sequence[str | None] | None = None) -> Conversation:
+        """What this model reads of the dialogue around each of ``texts`` (non-empty, in order)."""
+        contexts = build_context(texts, speakers, dialogues, previous=self.previous)
+        window = None
+        if any(h.get("dialogue") for h in self.heads_spec.values()):
+            window = dialogue_window(len(texts), speakers, dialogues, previous=self.previous, following=self.following)
+        return Conversation(list(texts), contexts, window)
+
+    def _encoded(self, head: str, texts: list[str], contexts: list[str], memo: dict) -> np.ndarray:
+        """The head's encoder features before any dialogue layer."""
         spec = self.heads_spec[head]
         parts = []
         for graph, kind in spec["inputs"]:
@@ -147,31 +186,65 @@ class MiniLMPredictor:
             parts.append(l2_normalise(x) if spec.get("normalise", True) else x)
         return np.hstack(parts)
 
+    def _features(self, head: str, conv: Conversation, memo: dict) -> np.ndarray:
+        x = self._encoded(head, conv.texts, conv.contexts, memo)
+        if not self.heads_spec[head].get("dialogue"):
+            return x
+        key = ("dialogue", repr(self.heads_spec[head]["inputs"]))
+        if key not in memo:
+            memo[key] = attend(x, conv.window, self.arrays)
+        return memo[key][0]
+
+    def _context_effect(self, conv: Conversation, emo: np.ndarray, memo: dict) -> np.ndarray | None:
+        """Per utterance, the predicted class's probability minus its probability with no context.
+
+        Reading an utterance alone costs no encoder pass: the dialogue layer gets an empty window.
+        """
+        if not self.heads_spec["emotion"].get("dialogue"):
+            return None
+        w = conv.window
+        empty = DialogueWindow(w.index, w.same, np.zeros_like(w.valid), w.offsets)
+        encoded = self._encoded("emotion", conv.texts, conv.contexts, memo)
+        in_context = _softmax(self._head("emotion", self._features("emotion", conv, memo)))
+        alone = _softmax(self._head("emotion", attend(encoded, empty, self.arrays)[0]))
+        # The TF-IDF share of a blend reads no context, so it cancels in the difference.
+        share = 1.0 - self.blend["emotion"][1] if "emotion" in self.blend else 1.0
+        pred = emo.argmax(axis=1)
+        rows = np.arange(len(emo))
+        return share * (in_context[rows, pred] - alone[rows, pred])
+
     def _head(self, head: str, x: np.ndarray) -> np.ndarray:
         """A linear head, or a one-hidden-layer ReLU MLP when ``<head>_hidden_W`` is present."""
         if f"{head}_hidden_W" in self.arrays:
             x = np.maximum(x @ self.arrays[f"{head}_hidden_W"].T + self.arrays[f"{head}_hidden_b"], 0.0)
         return x @ self.arrays[f"{head}_W"].T + self.arrays[f"{head}_b"]
 
-    def emotion_proba(self, texts: list[str], contexts: list[str]) -> np.ndarray:
-        """``[n, 7]`` native MELD probabilities (used for occlusion too)."""
-        return self._blended("emotion", _softmax(self._head("emotion", self._features("emotion", texts, contexts, {}))), texts)
-
-    def predict(self, texts: list[str], contexts: list[str]) -> list[TextPrediction]:
+    def probabilities(self, conv: Conversation, heads: Sequence[str] = ("emotion", "sentiment")) -> dict[str, np.ndarray]:
+        """Blended class probabilities per head (``[n, classes]``), sharing one encoder pass."""
         memo: dict = {}
-        emo = self._blended("emotion", _softmax(self._head("emotion", self._features("emotion", texts, contexts, memo))), texts)
-        sent = self._blended("sentiment", _softmax(self._head("sentiment", self._features("sentiment", texts, contexts, memo))),
-                             texts)
-        goemo = 1.0 / (1.0 + np.exp(-self._head("goemotions", self._features("goemotions", texts, contexts, memo))))
-        attributions = self._occlusion(texts, contexts, emo)
+        return {h: self._blended(h, _softmax(self._head(h, self._features(h, conv, memo))), conv.texts, memo)
+                for h in heads}
+
+    def predict(self, texts: list[str], speakers: Sequence[str | None] | None = None,
+                dialogues: Sequence[str | None] | None = None) -> list[TextPrediction]:
+        """One prediction per utterance of ``texts`` (non-empty, in conversation order)."""
+        conv = self.conversation(texts, speakers, dialogues)
+        memo: dict = {}
+        emo = self._blended("emotion", _softmax(self._head("emotion", self._features("emotion", conv, memo))), texts, memo)
+        sent = self._blended("sentiment", _softmax(self._head("sentiment", self._features("sentiment", conv, memo))),
+                             texts, memo)
+        goemo = 1.0 / (1.0 + np.exp(-self._head("goemotions", self._features("goemotions", conv, memo))))
+        effect = self._context_effect(conv, emo, memo)
+        attributions = self._occlusion(conv, emo, memo)
         out = []
         for i, text in enumerate(texts):
             shared = _shared(emo[i], self.labels)
             over = goemo[i] >= self.arrays["goemotions_thresholds"]
             words = sorted(((self.goemotions_labels[j], float(goemo[i, j])) for j in np.flatnonzero(over)),
                            key=lambda kv: -kv[1])
-            out.append(_prediction(text, contexts[i], shared, emo[i], self.labels, sent[i], self.sentiment_labels,
-                                   tuple(words), attributions[i], self.name))
+            out.append(_prediction(text, conv.contexts[i], shared, emo[i], self.labels, sent[i], self.sentiment_labels,
+                                   tuple(words), attributions[i], self.name,
+                                   None if effect is None else round(float(effect[i]), 4)))
         return out
 
     def _candidates(self, text: str) -> list[tuple[int, str]]:
@@ -188,22 +261,38 @@ class MiniLMPredictor:
         content.sort(key=lambda iw: -strength.get(iw[1], 0.0))
         return content[: self.occlusion_words]
 
-    def _occlusion(self, texts: list[str], contexts: list[str], probs: np.ndarray) -> list[tuple[WordAttribution, ...]]:
+    def _occluded_proba(self, conv: Conversation, variants: list[str], owners: list[int], memo: dict) -> np.ndarray:
+        """Emotion probabilities of utterance variants, each read in its owner's place in the dialogue.
+
+        A variant is encoded alone (or with its owner's context, for word-piece context graphs);
+        the dialogue layer then reads the owner's neighbours as they were, since a word removed
+        from one turn does not change the others.
+        """
+        contexts = [conv.contexts[n] for n in owners]
+        x = self._encoded("emotion", variants, contexts, {})
+        if self.heads_spec["emotion"].get("dialogue"):
+            w = conv.window
+            rows = np.asarray(owners)
+            window = DialogueWindow(w.index[rows], w.same[rows], w.valid[rows], w.offsets)
+            x = attend(self._encoded("emotion", conv.texts, conv.contexts, memo), window, self.arrays, queries=x)[0]
+        return self._blended("emotion", _softmax(self._head("emotion", x)), variants)
+
+    def _occlusion(self, conv: Conversation, probs: np.ndarray, memo: dict) -> list[tuple[WordAttribution, ...]]:
+        texts = conv.texts
         if self.occlusion_words <= 0:
             return [()] * len(texts)
-        variants, owners = [], []
+        variants = []
         for n, text in enumerate(texts):
             toks = tokens(text)
             if len(toks) < 2:
                 continue  # removing the only word leaves nothing to compare with
             for i, word in self._candidates(text):
-                variants.append((" ".join(toks[:i] + toks[i + 1:]), contexts[n]))
-                owners.append((n, word))
+                variants.append((" ".join(toks[:i] + toks[i + 1:]), n, word))
         result: list[list[WordAttribution]] = [[] for _ in texts]
         if not variants:
             return [()] * len(texts)
-        occluded = self.emotion_proba([v for v, _ in variants], [c for _, c in variants])
-        for (n, word), p in zip(owners, occluded, strict=True):
+        occluded = self._occluded_proba(conv, [v for v, _, _ in variants], [n for _, n, _ in variants], memo)
+        for (_, n, word), p in zip(variants, occluded, strict=True):
             drop = probs[n] - p  # how much each class loses without the word
             pred = int(np.argmax(probs[n]))
             if drop[pred] <= 0.0:
@@ -230,9 +319,13 @@ class TfidfPredictor:
         self.previous = 0
         self.top_words = top_words
 
-    def predict(self, texts: list[str], contexts: list[str]) -> list[TextPrediction]:
-        emo = self.model.predict_proba(texts)
-        sent = self.sentiment.predict_proba(texts)
+    def predict(self, texts: list[str], speakers: Sequence[str | None] | None = None,
+                dialogues: Sequence[str | None] | None = None) -> list[TextPrediction]:
+        """One prediction per utterance; the linear models read each utterance alone."""
+        x = self.model.transform(texts)
+        emo = self.model.predict_proba(texts, x)
+        shared = self.sentiment.feature_key == self.model.feature_key
+        sent = self.sentiment.predict_proba(texts, x if shared else None)
         out = []
         for i, text in enumerate(texts):
             pred = int(np.argmax(emo[i]))
@@ -248,7 +341,8 @@ class TfidfPredictor:
         return out
 
 
-def _prediction(text, context, shared, native, labels, sent, sent_labels, words, attributions, model) -> TextPrediction:
+def _prediction(text, context, shared, native, labels, sent, sent_labels, words, attributions, model,
+                context_effect=None) -> TextPrediction:
     from ...core.labels import probs_dict
 
     probs = probs_dict(shared)
@@ -257,7 +351,7 @@ def _prediction(text, context, shared, native, labels, sent, sent_labels, words,
         label=max(probs, key=probs.__getitem__),
         sentiment={k: float(v) for k, v in zip(sent_labels, sent, strict=True)},
         valence=vader_valence(text), emotion_words=words, attributions=attributions,
-        n_words=len(tokens(text)), model=model, context=context,
+        n_words=len(tokens(text)), model=model, context=context, context_effect=context_effect,
     )
 
 
@@ -310,11 +404,15 @@ def predict_texts(
     """
     clean = [normalise_text(t) for t in texts]
     predictor = load_predictor(prefer)
-    contexts = build_context(clean, speakers, dialogues, previous=predictor.previous)
-    keep = [i for i, t in enumerate(clean) if t.strip()]
-    out: list[TextPrediction | None] = [None] * len(clean)
+    n = len(clean)
+    speakers = list(speakers) if speakers is not None else [None] * n
+    dialogues = list(dialogues) if dialogues is not None else [None] * n
+    if len(speakers) != n or len(dialogues) != n:
+        raise ValueError("texts, speakers and dialogues must have the same length")
+    keep = [i for i, t in enumerate(clean) if t.strip()]  # empty turns are neither predicted nor context
+    out: list[TextPrediction | None] = [None] * n
     if keep:
-        preds = predictor.predict([clean[i] for i in keep], [contexts[i] for i in keep])
+        preds = predictor.predict([clean[i] for i in keep], [speakers[i] for i in keep], [dialogues[i] for i in keep])
         for i, p in zip(keep, preds, strict=True):
             out[i] = p
     return out

@@ -10,13 +10,14 @@ per-word contributions plus the intercept, so the cues this model reports are it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -53,6 +54,20 @@ def occurrences(text: str, *, char_range: tuple[int, int] = (2, 5)) -> list[tupl
         padded = f" {tok} "
         for n in range(lo, hi + 1):
             out.extend((f"c:{padded[k:k + n]}", (i,)) for k in range(len(padded) - n + 1))
+    return out
+
+
+def ngrams(text: str, *, char_range: tuple[int, int] = (2, 5)) -> list[str]:
+    """The n-gram strings of :func:`occurrences`, without tracking tokens (the fast path for scoring)."""
+    toks = tokens(text)
+    words = [m.group(0) for tok in toks for m in _WORD.finditer(tok)]
+    out = [f"w:{w}" for w in words]
+    out.extend(f"w:{a} {b}" for a, b in zip(words, words[1:], strict=False))
+    lo, hi = char_range
+    for tok in toks:
+        padded = f" {tok} "
+        for n in range(lo, hi + 1):
+            out.extend(f"c:{padded[k:k + n]}" for k in range(len(padded) - n + 1))
     return out
 
 
@@ -110,21 +125,39 @@ class TfidfTextModel:
                 out[r, col] += share[col]
         return out
 
-    def logits(self, texts: Iterable[str]) -> np.ndarray:
-        """``[n, n_classes]`` class scores."""
-        rows = []
-        for text in texts:
-            occ, share = self._weights(text)
-            cols = np.fromiter(share, dtype=np.int64, count=len(share))
-            vals = np.fromiter(share.values(), dtype=np.float64, count=len(share))
-            counts = Counter(col for col, _ in occ)
-            vals = vals * np.array([counts[c] for c in cols], dtype=np.float64)
-            rows.append(self.coef[:, cols] @ vals + self.intercept)
-        return np.array(rows).reshape(-1, len(self.labels))
+    @cached_property
+    def feature_key(self) -> tuple[int, str]:
+        """Equal for two models whose :meth:`transform` gives the same matrix (same vocabulary and idf)."""
+        return len(self.vocabulary), hashlib.sha256(self.idf.tobytes()).hexdigest()
 
-    def predict_proba(self, texts: Iterable[str]) -> np.ndarray:
+    def transform(self, texts: Iterable[str]):
+        """Sparse ``[n, n_features]`` tf-idf rows (``scipy.sparse.csr_matrix``), each text once."""
+        from scipy.sparse import csr_matrix
+
+        texts = list(texts)
+        seen: dict[str, int] = {}
+        where = [seen.setdefault(t, len(seen)) for t in texts]
+        indptr, indices, data = [0], [], []
+        for text in seen:
+            counts = Counter(self.vocabulary[f] for f in ngrams(text) if f in self.vocabulary)
+            cols = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            vals = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[cols]
+            norm = float(np.sqrt(vals @ vals)) or 1.0
+            indices.append(cols)
+            data.append(vals / norm)
+            indptr.append(indptr[-1] + len(cols))
+        unique = csr_matrix((np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices
+                             else np.zeros(0, dtype=np.int64), indptr), shape=(len(seen), len(self.idf)))
+        return unique[where]
+
+    def logits(self, texts: Iterable[str], features=None) -> np.ndarray:
+        """``[n, n_classes]`` class scores; ``features`` is :meth:`transform` of ``texts`` if already at hand."""
+        x = self.transform(texts) if features is None else features
+        return np.asarray(x @ self.coef.T).reshape(-1, len(self.labels)) + self.intercept
+
+    def predict_proba(self, texts: Iterable[str], features=None) -> np.ndarray:
         """``[n, n_classes]`` softmax probabilities over :attr:`labels`."""
-        z = self.logits(texts)
+        z = self.logits(texts, features)
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 
