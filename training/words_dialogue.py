@@ -85,9 +85,10 @@ class DialogueAttention(torch.nn.Module):
 class DialogueModel(torch.nn.Module):
     """LoRA MiniLM on each utterance alone -> mean pooling -> dialogue attention -> heads."""
 
-    def __init__(self, base: MiniLM, *, lora: int, alpha: float, slots: int, dim: int) -> None:
+    def __init__(self, base: MiniLM, *, lora: int, alpha: float, slots: int, dim: int, blocks: int = 6) -> None:
         super().__init__()
         self.top = Top(base, 0, tuned=0, lora=lora, alpha=alpha)
+        self.top.blocks = self.top.blocks[:blocks]  # a shallower encoder: fewer FLOPs per utterance
         self.context = DialogueAttention(slots, dim)
 
     def encode(self, states: list[torch.Tensor], rows: list[int], sub_batch: int = 16) -> torch.Tensor:
@@ -171,6 +172,7 @@ def main() -> None:
     parser.add_argument("--previous", type=int, default=3)
     parser.add_argument("--following", type=int, default=1)
     parser.add_argument("--dim", type=int, default=128, help="width of the context attention")
+    parser.add_argument("--blocks", type=int, default=6, help="encoder blocks kept (MiniLM has 6; fewer run faster)")
     parser.add_argument("--context-dropout", type=float, default=0.15)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-4)
@@ -187,8 +189,8 @@ def main() -> None:
         saved = json.loads((args.from_run / "result.json").read_text())
         history = saved["history"]
         for key in ("lora", "lora_alpha", "previous", "following", "dim", "context_dropout", "epochs", "lr", "batch",
-                    "sentiment_weight", "seed"):
-            setattr(args, key, saved["args"][key])
+                    "sentiment_weight", "seed", "blocks"):
+            setattr(args, key, saved["args"].get(key, 6 if key == "blocks" else None))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -205,7 +207,8 @@ def main() -> None:
     states, emo, sen, window, dialogues = data["train"]
     freq = np.maximum(np.bincount(emo, minlength=len(MELD_EMOTIONS)) / len(emo), 1e-3)
     weights = torch.tensor((1 / np.sqrt(freq)) / (1 / np.sqrt(freq)).mean(), dtype=torch.float32)
-    model = DialogueModel(base, lora=args.lora, alpha=args.lora_alpha, slots=len(window.offsets), dim=args.dim)
+    model = DialogueModel(base, lora=args.lora, alpha=args.lora_alpha, slots=len(window.offsets), dim=args.dim,
+                          blocks=args.blocks)
     trainable = [p for p in model.parameters() if p.requires_grad]
     log.info("training %d parameters", sum(p.numel() for p in trainable))
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
@@ -244,7 +247,7 @@ def main() -> None:
         log.info("epoch %d: %s", epoch, record)
         if best is None or dev_f1 > best[0]:
             best = (dev_f1, epoch, shipped)
-            out = WORK / "dialogue_run"
+            out = WORK / ("dialogue_run" if args.blocks == 6 else f"dialogue_run_{args.blocks}blocks")
             out.mkdir(parents=True, exist_ok=True)
             torch.save(shipped.state_dict(), out / "model.pt")  # a crash later keeps the best epoch
             (out / "result.json").write_text(json.dumps({"args": {k: str(v) if isinstance(v, Path) else v
@@ -269,7 +272,7 @@ def main() -> None:
         "meld_dev_weighted_f1": round(dev_f1, 4),
     }
     log.info("chosen epoch %d: %s", epoch, metrics)
-    out_dir = WORK / "dialogue_run"
+    out_dir = WORK / ("dialogue_run" if args.blocks == 6 else f"dialogue_run_{args.blocks}blocks")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "result.json").write_text(json.dumps({"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                                                      "metrics": metrics, "history": history}, indent=2))
@@ -283,6 +286,7 @@ def main() -> None:
     full = MiniLM.from_safetensors(base_safetensors()).eval()
     for i, block in enumerate(model.top.blocks):
         full.encoder.layer[i] = block.eval()
+    full.encoder.layer = full.encoder.layer[: args.blocks]
     info = export_encoder(full, base_safetensors(), MODEL_DIR / "emotion.onnx")
     log.info("exported tuned graph: %s", info)
     heads_path = MODEL_DIR / "heads.npz"
@@ -311,7 +315,7 @@ def main() -> None:
             "context_previous": args.previous,
             "context": {"kind": "dialogue", "previous": args.previous, "following": args.following},
             "retrain": retrain,
-            "finetune": {"lora_rank": args.lora, "lora_alpha": args.lora_alpha, "epoch": epoch, "epochs": args.epochs,
+            "finetune": {"encoder_blocks": args.blocks, "lora_rank": args.lora, "lora_alpha": args.lora_alpha, "epoch": epoch, "epochs": args.epochs,
                          "lr": args.lr, "batch": args.batch, "context_dim": args.dim,
                          "context_dropout": args.context_dropout, "class_weights": "sqrt inverse frequency",
                          "sentiment_loss_weight": args.sentiment_weight, "history": history,

@@ -53,7 +53,7 @@ def to_evidence(index: int, pred: TextPrediction | None, speaker: str | None = N
 
 @register_modality
 class WordsModality(Modality):
-    """Text emotion per segment, reading each utterance with the turns before it.
+    """Text emotion per segment, reading each utterance in its dialogue (the turns around it).
 
     Uses ``text-emotion-minilm`` (MiniLM via onnxruntime) and falls back to
     ``text-emotion-tfidf`` when the encoder's pip package is missing; ``Evidence.model`` says
