@@ -189,7 +189,23 @@ def voice_speakers(r: dict) -> list[Row]:
              "held-out RAVDESS actors, simulated 12-turn conversations")]
 
 
+def words_transfer(r: dict) -> list[Row]:
+    f = r["figures"]
+    ours, tf = f["shipped"], f["tfidf"]
+    prev = f.get("compare")
+    def cell(key: str) -> str:
+        out = f"{100 * ours[key]:.1f} vs {100 * tf[key]:.1f}"
+        return out + (f" (previous release {100 * prev[key]:.1f})" if prev else "")
+    return [
+        ("Words", "out of domain, GoEmotions-Ekman test WF1: MiniLM model vs TF-IDF", cell("goemotions_ekman_weighted_f1"),
+         f"{f['n_goemotions_ekman']} single-label Reddit comments, MELD-trained heads"),
+        ("Words", "out of domain, ISEAR accuracy (5 shared classes): MiniLM model vs TF-IDF", cell("isear_5class_accuracy"),
+         f"{f['n_isear']} self-reported situations"),
+    ]
+
+
 EXTRACTORS: dict[str, Callable[[dict], list[Row]]] = {
+    "words_transfer": words_transfer,
     "voice_asr": voice_asr,
     "voice_speed": voice_speed,
     "voice_ravdess": voice_ravdess,
