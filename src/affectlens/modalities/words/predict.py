@@ -386,9 +386,9 @@ def predict_texts(
         Utterances in the order they were said. Empty or None entries get None back and are
         not used as context.
     speakers, dialogues : sequence of str or None, optional
-        Who said each utterance and which conversation it belongs to. Context (the previous
-        turns, tagged same/other speaker) never crosses a dialogue; all-None dialogues mean
-        one conversation.
+        Who said each utterance and which conversation it belongs to. Context (the turns
+        around each utterance, tagged same/other speaker) never crosses a dialogue; all-None
+        dialogues mean one conversation.
     prefer : {"encoder", "tfidf"}, default="encoder"
         Which model to try first.
 
