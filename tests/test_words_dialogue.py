@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.modalities.words.context import DialogueWindow, dialogue_window
+from affectlens.modalities.words.context import dialogue_window
 from affectlens.modalities.words.dialogue import ARRAYS, PREFIX, attend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,8 @@ def test_window_stays_inside_each_dialogue_and_tags_speakers():
     assert w.same[2].tolist() == [True, False, False]  # A two turns back is the same speaker, B is not
     assert not w.same[4, 1]  # an unknown speaker counts as someone else
     assert w.relation[2].tolist() == [1, 2, 4]
+    assert w.previous_only().valid[:, 2].sum() == 0 and (w.previous_only().valid[:, :2] == w.valid[:, :2]).all()
+    assert w.take([2, 4]).index.tolist() == [w.index[2].tolist(), w.index[4].tolist()]
 
 
 def test_attention_matches_a_plain_loop():
@@ -60,13 +62,12 @@ def test_empty_window_reads_the_utterance_alone_and_queries_replace_rows():
     w = dialogue_window(3, None, None, previous=1, following=1)
     arrays = random_arrays(len(w.offsets))
     u = np.random.default_rng(2).normal(0, 1, (3, 384)).astype(np.float32)
-    empty = DialogueWindow(w.index, w.same, np.zeros_like(w.valid), w.offsets)
-    alone, weights = attend(u, empty, arrays)
+    alone, weights = attend(u, w.empty(), arrays)
     np.testing.assert_allclose(alone, u + arrays[PREFIX + "o_b"], atol=1e-5)
     assert (weights[:, 0] == 1).all()
     # A variant of utterance 1 read in its place sees the same neighbours as the original would.
     variant = np.random.default_rng(3).normal(0, 1, (1, 384)).astype(np.float32)
-    one = DialogueWindow(w.index[[1]], w.same[[1]], w.valid[[1]], w.offsets)
+    one = w.take([1])
     got = attend(u, one, arrays, queries=variant)[0]
     swapped = u.copy()
     swapped[1] = variant[0]

@@ -156,6 +156,19 @@ def evaluate(model: DialogueModel, states, window: DialogueWindow, dialogues: li
     return emo, sen
 
 
+def run_dir(blocks: int, smoke: bool) -> Path:
+    """Where a run keeps its best checkpoint and scores (gitignored work_data); a smoke run never
+    overwrites a real one."""
+    return WORK / ("dialogue_run" + ("" if blocks == 6 else f"_{blocks}blocks") + ("_smoke" if smoke else ""))
+
+
+def save_run(folder: Path, args: argparse.Namespace, history: list[dict], metrics: dict | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    record = {"args": settings, "history": history} | ({"metrics": metrics} if metrics else {})
+    (folder / "result.json").write_text(json.dumps(record, indent=2))
+
+
 def rounded(model: DialogueModel) -> DialogueModel:
     """A copy whose LoRA tensors hold the float16 values that ship."""
     import copy
@@ -185,6 +198,7 @@ def main() -> None:
     parser.add_argument("--from-run", type=Path, help="ship a finished --no-write run (its folder) without training")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    history: list[dict] = []
     if args.from_run:  # the run's own settings, so the card's retrain line reproduces it
         saved = json.loads((args.from_run / "result.json").read_text())
         history = saved["history"]
@@ -219,7 +233,7 @@ def main() -> None:
     emo_loss = torch.nn.CrossEntropyLoss(weight=weights)
     sen_loss = torch.nn.CrossEntropyLoss()
     best = None
-    history = history if args.from_run else []
+    out_dir = run_dir(args.blocks, smoke=bool(args.limit))
     if args.from_run:
         model.load_state_dict(torch.load(args.from_run / "model.pt"))
         top = max(history, key=lambda r: r["dev_weighted_f1"])
@@ -247,35 +261,26 @@ def main() -> None:
         log.info("epoch %d: %s", epoch, record)
         if best is None or dev_f1 > best[0]:
             best = (dev_f1, epoch, shipped)
-            out = WORK / ("dialogue_run" if args.blocks == 6 else f"dialogue_run_{args.blocks}blocks")
-            out.mkdir(parents=True, exist_ok=True)
-            torch.save(shipped.state_dict(), out / "model.pt")  # a crash later keeps the best epoch
-            (out / "result.json").write_text(json.dumps({"args": {k: str(v) if isinstance(v, Path) else v
-                                                                  for k, v in vars(args).items()},
-                                                         "history": history}, indent=2))
+            save_run(out_dir, args, history)
+            torch.save(shipped.state_dict(), out_dir / "model.pt")  # a crash later keeps the best epoch
     dev_f1, epoch, model = best
     t_states, y_test, sen_test, t_window, t_dialogues = data["test"]
     e_test, s_test = evaluate(model, t_states, t_window, t_dialogues)
-    no_future = DialogueWindow(t_window.index, t_window.same, t_window.valid & (np.array(t_window.offsets) < 0)[None, :],
-                               t_window.offsets)
-    e_past, _ = evaluate(model, t_states, no_future, t_dialogues)
-    alone = DialogueWindow(t_window.index, t_window.same, np.zeros_like(t_window.valid), t_window.offsets)
-    e_alone, _ = evaluate(model, t_states, alone, t_dialogues)
+    e_past, _ = evaluate(model, t_states, t_window.previous_only(), t_dialogues)
+    e_alone, _ = evaluate(model, t_states, t_window.empty(), t_dialogues)
+    test_wf1 = round(float(f1_score(y_test, e_test.argmax(1), average="weighted")), 4)
     metrics = {
-        "meld_test_weighted_f1": round(float(f1_score(y_test, e_test.argmax(1), average="weighted")), 4),
+        "meld_test_weighted_f1": test_wf1,  # words_blend.py replaces it with the blended figure
         "meld_test_macro_f1": round(float(f1_score(y_test, e_test.argmax(1), average="macro")), 4),
         "meld_test_accuracy": round(float((e_test.argmax(1) == y_test).mean()), 4),
-        "meld_test_weighted_f1_unblended": round(float(f1_score(y_test, e_test.argmax(1), average="weighted")), 4),
+        "meld_test_weighted_f1_unblended": test_wf1,
         "meld_test_weighted_f1_past_only_unblended": round(float(f1_score(y_test, e_past.argmax(1), average="weighted")), 4),
         "meld_test_weighted_f1_no_context_unblended": round(float(f1_score(y_test, e_alone.argmax(1), average="weighted")), 4),
         "meld_sentiment_test_weighted_f1": round(float(f1_score(sen_test, s_test.argmax(1), average="weighted")), 4),
         "meld_dev_weighted_f1": round(dev_f1, 4),
     }
     log.info("chosen epoch %d: %s", epoch, metrics)
-    out_dir = WORK / ("dialogue_run" if args.blocks == 6 else f"dialogue_run_{args.blocks}blocks")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "result.json").write_text(json.dumps({"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                                                     "metrics": metrics, "history": history}, indent=2))
+    save_run(out_dir, args, history, metrics)
     np.save(out_dir / "test_logits.npy", e_test)
     d_states, _, _, d_window, d_dialogues = data["dev"]
     np.save(out_dir / "dev_logits.npy", evaluate(model, d_states, d_window, d_dialogues)[0])

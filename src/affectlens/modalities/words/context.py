@@ -93,6 +93,19 @@ class DialogueWindow:
         """``[n, slots]`` index into the learned (offset, same speaker) table: ``2 * slot + same``."""
         return 2 * np.arange(len(self.offsets))[None, :] + self.same.astype(np.int64)
 
+    def take(self, rows: Sequence[int] | np.ndarray) -> DialogueWindow:
+        """The windows of ``rows`` only (still pointing into the full set of utterances)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return DialogueWindow(self.index[rows], self.same[rows], self.valid[rows], self.offsets)
+
+    def previous_only(self) -> DialogueWindow:
+        """The same window with the following turns hidden (what a live stream has)."""
+        return DialogueWindow(self.index, self.same, self.valid & (np.array(self.offsets) < 0)[None, :], self.offsets)
+
+    def empty(self) -> DialogueWindow:
+        """Every slot hidden: each utterance read alone."""
+        return DialogueWindow(self.index, self.same, np.zeros_like(self.valid), self.offsets)
+
 
 def dialogue_window(
     n: int,

@@ -221,8 +221,7 @@ class MiniLMEncoder:
         where = np.array([row.setdefault(p, len(row)) for p in pairs])
         unique = list(row)
         out = np.zeros((len(unique), 384), dtype=np.float32)
-        order = sorted(range(len(unique)), key=lambda i: len(unique[i][0]) + len(unique[i][1])
-                       if isinstance(unique[i], tuple) else len(unique[i]))
+        order = sorted(range(len(unique)), key=lambda i: len("".join(unique[i])))  # str or (text, context)
         for k in range(0, len(unique), batch_size):
             idx = order[k:k + batch_size]
             enc = self.tokenizer.encode_batch([unique[i] for i in idx])

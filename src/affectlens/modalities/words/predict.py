@@ -93,9 +93,6 @@ class Conversation:
     contexts: list[str]
     window: DialogueWindow | None = None
 
-    def __len__(self) -> int:
-        return len(self.texts)
-
 
 @lru_cache(maxsize=1)
 def _vader():
@@ -202,11 +199,9 @@ class MiniLMPredictor:
         """
         if not self.heads_spec["emotion"].get("dialogue"):
             return None
-        w = conv.window
-        empty = DialogueWindow(w.index, w.same, np.zeros_like(w.valid), w.offsets)
         encoded = self._encoded("emotion", conv.texts, conv.contexts, memo)
         in_context = _softmax(self._head("emotion", self._features("emotion", conv, memo)))
-        alone = _softmax(self._head("emotion", attend(encoded, empty, self.arrays)[0]))
+        alone = _softmax(self._head("emotion", attend(encoded, conv.window.empty(), self.arrays)[0]))
         # The TF-IDF share of a blend reads no context, so it cancels in the difference.
         share = 1.0 - self.blend["emotion"][1] if "emotion" in self.blend else 1.0
         pred = emo.argmax(axis=1)
@@ -271,10 +266,8 @@ class MiniLMPredictor:
         contexts = [conv.contexts[n] for n in owners]
         x = self._encoded("emotion", variants, contexts, {})
         if self.heads_spec["emotion"].get("dialogue"):
-            w = conv.window
-            rows = np.asarray(owners)
-            window = DialogueWindow(w.index[rows], w.same[rows], w.valid[rows], w.offsets)
-            x = attend(self._encoded("emotion", conv.texts, conv.contexts, memo), window, self.arrays, queries=x)[0]
+            x = attend(self._encoded("emotion", conv.texts, conv.contexts, memo), conv.window.take(owners), self.arrays,
+                       queries=x)[0]
         return self._blended("emotion", _softmax(self._head("emotion", x)), variants)
 
     def _occlusion(self, conv: Conversation, probs: np.ndarray, memo: dict) -> list[tuple[WordAttribution, ...]]:

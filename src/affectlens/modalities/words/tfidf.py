@@ -73,7 +73,7 @@ def ngrams(text: str, *, char_range: tuple[int, int] = (2, 5)) -> list[str]:
 
 def analyze(text: str) -> list[str]:
     """The n-gram strings of ``text`` (the analyzer the training script hands to sklearn)."""
-    return [feature for feature, _ in occurrences(text)]
+    return ngrams(text)
 
 
 @dataclass(frozen=True)
