@@ -148,7 +148,7 @@ def words_meld(r: dict) -> list[Row]:
     tput = enc.get("throughput_emotion_model_utt_per_s")
     if tput:
         rows.append(("Speed", "text emotion model throughput (in dialogue context)", f"{tput:.0f} utt/s",
-                     "emotion + sentiment, batch 64, 2 threads"))
+                     "emotion + sentiment, length-bucketed batches of 64, 2 threads"))
         rows.append(("Speed", "full words prediction (+ GoEmotions words)",
                      f"{enc['throughput_full_predict_utt_per_s']:.0f} utt/s", "no attributions, 2 threads"))
     return rows

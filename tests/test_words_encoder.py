@@ -54,11 +54,24 @@ def test_onnx_encoder_matches_torch_reference(encoder_model):
     ctx = ["other: I lost the ring", "", "same: whatever | other: are you ok?"]
     got = enc.embed(texts, ctx)
     ref_model = MiniLM.from_safetensors(external_path("all-MiniLM-L6-v2") / "model.safetensors").eval()
-    batch = enc.tokenizer.encode_batch([(t, c) if c else t for t, c in zip(texts, ctx, strict=True)])
-    with torch.no_grad():
-        ref = ref_model(torch.tensor([b.ids for b in batch]), torch.tensor([b.attention_mask for b in batch]),
-                        torch.tensor([b.type_ids for b in batch])).numpy()
-    np.testing.assert_allclose(got, ref, atol=1e-4)
+    rows = []
+    for b in enc.tokenizer.encode_batch([(t, c) if c else t for t, c in zip(texts, ctx, strict=True)]):
+        with torch.no_grad():  # one input at a time: the reference sees no padding at all
+            rows.append(ref_model(torch.tensor([b.ids]), torch.tensor([b.attention_mask]),
+                                  torch.tensor([b.type_ids])).numpy()[0])
+    np.testing.assert_allclose(got, np.stack(rows), atol=1e-4)
+
+
+def test_embedding_does_not_depend_on_batch_mates(encoder_model):
+    """Length buckets pad short inputs beside long ones; the masked mean must ignore the padding."""
+    from affectlens.modalities.words.encoder import load_encoder
+
+    enc = load_encoder("text-emotion-minilm", "emotion.onnx")
+    short, long = "Okay.", "You know what, I have been waiting for this call for three whole weeks now."
+    alone = enc.embed([short, long], batch_size=1)
+    together = enc.embed([short, long, short], batch_size=8)
+    np.testing.assert_allclose(together[:2], alone, atol=1e-5)
+    np.testing.assert_array_equal(together[0], together[2])
 
 
 def test_lora_graph_is_merged_into_the_base_weights(encoder_model, tmp_path):

