@@ -225,3 +225,31 @@ def test_accuracy_on_a_fer2013_test_sample(shared_data):
     pred = ExpressionClassifier().predict(crops).argmax(1)
     assert (pred == labels).mean() > 0.55
     assert len(set(pred.tolist())) >= 5  # not collapsed onto a few classes
+
+
+def test_training_restarts_from_an_exported_onnx(tmp_path):
+    """A fresh checkout has only the ONNX file; loading it back into the network keeps the function."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from face_expression import ExpressionNet, load_onnx_weights
+
+    torch.manual_seed(0)
+    trained = ExpressionNet(widths=(8, 16), stem=4)
+    crops = np.random.default_rng(0).integers(0, 256, (64, CROP_SIZE, CROP_SIZE), dtype=np.uint8)
+    trained.train()
+    for _ in range(3):  # move the BatchNorm statistics away from their defaults
+        trained(torch.from_numpy(crops).float().div(255).unsqueeze(1))
+    trained.eval()
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(trained, (torch.rand(2, 1, CROP_SIZE, CROP_SIZE),), str(path), input_names=["crops"],
+                      output_names=["logits"], dynamic_axes={"crops": {0: "n"}}, opset_version=17, dynamo=False)
+    fresh = ExpressionNet(widths=(8, 16), stem=4)
+    load_onnx_weights(fresh, path, crops)
+    x = torch.from_numpy(crops[:8]).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        np.testing.assert_allclose(fresh.eval()(x).numpy(), trained(x).numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="convs"):
+        load_onnx_weights(ExpressionNet(widths=(8, 16, 32), stem=4), path, crops)

@@ -86,6 +86,53 @@ class ExpressionNet(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
+def load_onnx_weights(model: ExpressionNet, onnx_path: Path, crops: np.ndarray) -> None:
+    """Start ``model`` from an exported ONNX file (e.g. the shipped one) in place.
+
+    Checkpoints live in the gitignored ``work_data``, so a fresh checkout has only the ONNX
+    file, whose export folded each BatchNorm into its conv (weight and bias). Copying the conv
+    weights and re-deriving each BatchNorm from data keeps the function: with ``z`` the conv
+    output on ``crops`` (a few thousand training faces), per channel ``gamma = std(z)``,
+    ``beta = mean(z) + b`` and running statistics ``mean(z)``, ``var(z)`` give exactly
+    ``z + b`` in eval mode and about that in train mode, so a second training cycle continues
+    from the exported model instead of from scratch.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    gemm = next(n for n in graph.node if n.op_type == "Gemm")
+    torch_convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model.features if isinstance(m, nn.BatchNorm2d)]
+    if len(convs) != len(torch_convs):
+        raise ValueError(f"{onnx_path}: {len(convs)} convs, the network has {len(torch_convs)}")
+    biases = []
+    with torch.no_grad():
+        for node, conv, norm in zip(convs, torch_convs, norms, strict=True):
+            conv.weight.copy_(torch.from_numpy(inits[node.input[1]]))
+            biases.append(torch.from_numpy(inits[node.input[2]]))
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(biases[-1])
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0 - norm.eps)  # eval: (z - 0) / sqrt(1) + b
+        model.head[1].weight.copy_(torch.from_numpy(inits[gemm.input[1]]))
+        model.head[1].bias.copy_(torch.from_numpy(inits[gemm.input[2]]))
+        stats: list[tuple[torch.Tensor, torch.Tensor]] = []
+        hooks = [c.register_forward_hook(lambda _m, _i, z: stats.append((z.mean((0, 2, 3)), z.var((0, 2, 3)))))
+                 for c in torch_convs]
+        model.eval()
+        model(torch.from_numpy(crops).float().div(255.0).unsqueeze(1))
+        for h in hooks:
+            h.remove()
+        for norm, b, (mean, var) in zip(norms, biases, stats, strict=True):
+            norm.weight.copy_(torch.sqrt(var + norm.eps))
+            norm.bias.copy_(mean + b)
+            norm.running_mean.copy_(mean)
+            norm.running_var.copy_(var)
+
+
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Batched on-the-fly augmentation of [N, 1, S, S] crops in [0, 1]."""
     n = x.shape[0]
@@ -155,7 +202,11 @@ def train(args: argparse.Namespace) -> None:
     log.info("train %d, validation %d (held out from FER2013 train)", len(tr), len(va))
 
     model = ExpressionNet()
-    if args.init:  # continue from an earlier run with a fresh (shorter) schedule
+    if args.init.endswith(".onnx"):  # continue from an exported model (a fresh checkout has no .pt)
+        load_onnx_weights(model, Path(args.init), x_tr[:4096])
+        log.info("initialised from %s, validation accuracy %.4f", args.init,
+                 float((predict_probs(model, x_va).argmax(1) == y_va).mean()))
+    elif args.init:  # continue from an earlier run with a fresh (shorter) schedule
         model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
         log.info("initialised from %s", args.init)
     model = model.to(memory_format=torch.channels_last)
@@ -297,7 +348,8 @@ def main() -> None:
     parser.add_argument("--smoothing", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", default="", help="checkpoint to start from (a second, shorter cycle)")
+    parser.add_argument("--init", default="",
+                        help="checkpoint (.pt) or exported model (.onnx) to start from (a second, shorter cycle)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
     parser.add_argument("--limit", type=int, default=0, help="train on this many images (smoke runs)")
     parser.add_argument("--export-only", action="store_true", help="export a checkpoint, do not train")
