@@ -7,9 +7,13 @@ Why this design
   validation; the test split is touched only once, for the reported figure.
 * **Network**: a compact VGG-style CNN (about 1.2 M parameters). Full-resolution stem (one conv
   at 48x48, where the expression detail is), then three stages of two 3x3 convs at 24, 12 and 6
-  pixels, global average pooling, dropout, linear. Measured on 2 cores: ~550 training and ~2,000
-  inference images/s, so ~30 epochs fit in half an hour of CPU. Deeper/wider variants were 1.5-2x
-  slower per epoch, i.e. fewer epochs in the same budget.
+  pixels, global average pooling, dropout, linear. Training speed depends on the host: ~550
+  images/s on the host of the first run (22 epochs in 22 min), ~150/s on the 2-core AMD host of
+  2026-12-02 (about 3.3 min an epoch). Deeper/wider variants were 1.4-2x slower per epoch, i.e.
+  fewer epochs in the same budget.
+* **Training in cycles**: ``--init`` starts from a checkpoint or from the exported ONNX file (a
+  fresh checkout has only that), and a new warm-up + cosine cycle continues from there; the card
+  records every cycle and the commands that rebuild the model.
 * **Input normalisation inside the graph**: each crop is standardised (zero mean, unit std) in the
   model itself, so the ONNX file takes crop_face's [0, 1] output unchanged, and lighting and
   camera gain matter less than in FER2013's web photos.
@@ -19,6 +23,9 @@ Why this design
 Usage::
 
     flock /tmp/affectlens-heavy.lock nice -n 5 python training/face_expression.py --epochs 32
+    # a further cycle from the shipped model
+    python training/face_expression.py --epochs 32 --lr 0.04 \
+        --init src/affectlens/models/face-expression/face_expression.onnx
 
 Every epoch writes ``work_data/face_expression/last.pt`` (and ``best.pt`` by validation
 accuracy), so a run can be stopped early and still exported with ``--export-only``.
@@ -31,6 +38,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -189,6 +197,19 @@ def predict_probs(model: nn.Module, x: np.ndarray, flip: bool = False, batch: in
     return np.concatenate(out)
 
 
+def earlier_cycles(card_path: Path) -> list[dict]:
+    """The training cycles recorded in an exported model's card (one plain run for old cards)."""
+    if not card_path.is_file():
+        return []
+    card = json.loads(card_path.read_text())
+    if card.get("cycles"):
+        return card["cycles"]
+    # cards before cycles were recorded: "epochs" was the best epoch, the schedule's length is in "retrain"
+    scheduled = re.search(r"--epochs (\d+)", card.get("retrain", ""))
+    return [{"epochs": int(scheduled.group(1)) if scheduled else card.get("epochs"), "lr": 0.05, "init": None,
+             "best_epoch": card.get("epochs")}]
+
+
 def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -202,12 +223,16 @@ def train(args: argparse.Namespace) -> None:
     log.info("train %d, validation %d (held out from FER2013 train)", len(tr), len(va))
 
     model = ExpressionNet()
+    earlier: list[dict] = []  # the training cycles the starting point went through
     if args.init.endswith(".onnx"):  # continue from an exported model (a fresh checkout has no .pt)
         load_onnx_weights(model, Path(args.init), x_tr[:4096])
+        earlier = earlier_cycles(Path(args.init).parent / "card.json")
         log.info("initialised from %s, validation accuracy %.4f", args.init,
                  float((predict_probs(model, x_va).argmax(1) == y_va).mean()))
     elif args.init:  # continue from an earlier run with a fresh (shorter) schedule
-        model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+        ckpt = torch.load(args.init, map_location="cpu")
+        model.load_state_dict(ckpt["model"])
+        earlier = ckpt.get("cycles", [{"epochs": ckpt["epoch"]}])
         log.info("initialised from %s", args.init)
     model = model.to(memory_format=torch.channels_last)
     log.info("parameters: %d", sum(p.numel() for p in model.parameters()))
@@ -258,13 +283,27 @@ def train(args: argparse.Namespace) -> None:
                         "val_acc": acc, "seconds": time.time() - t0})
         log.info("epoch %d/%d loss %.3f train %.3f val %.4f (%.0f s)", epoch + 1, args.epochs,
                  run_loss / seen, run_correct / seen, acc, time.time() - t0)
-        torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val_acc": acc, "history": history},
-                   WORK / "last.pt")
+        state = {"model": model.state_dict(), "epoch": epoch + 1, "val_acc": acc, "history": history,
+                 "cycles": [*earlier, {"epochs": args.epochs, "lr": args.lr, "init": args.init or None,
+                                       "best_epoch": epoch + 1}]}
+        torch.save(state, WORK / "last.pt")
         if acc > best:
             best = acc
-            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val_acc": acc, "history": history},
-                       WORK / "best.pt")
+            torch.save(state, WORK / "best.pt")
     (WORK / "history.json").write_text(json.dumps(history, indent=1))
+
+
+def retrain_command(cycles: list[dict]) -> str:
+    """Shell commands that rebuild the model: the crop cache, then each training cycle in turn."""
+    steps = ["python training/face_expression_data.py"]
+    for i, c in enumerate(cycles):
+        cmd = f"flock /tmp/affectlens-heavy.lock nice -n 5 python training/face_expression.py --epochs {c['epochs']}"
+        if c.get("lr") not in (None, 0.05):
+            cmd += f" --lr {c['lr']}"
+        if i > 0:
+            cmd += f" --init src/affectlens/models/face-expression/{ONNX_NAME}"
+        steps.append(cmd)
+    return " && ".join(steps)
 
 
 def export(args: argparse.Namespace) -> None:
@@ -276,6 +315,8 @@ def export(args: argparse.Namespace) -> None:
     model = ExpressionNet()
     model.load_state_dict(ckpt["model"])
     model.eval()
+    cycles = ckpt.get("cycles") or [{"epochs": args.epochs, "lr": args.lr, "init": args.init or None,
+                                     "best_epoch": int(ckpt["epoch"])}]
     data = load_cache()
     is_train = data["split"] == "train"
     y_all = data["labels"][is_train]
@@ -323,8 +364,7 @@ def export(args: argparse.Namespace) -> None:
         "licence": "FER2013: research use, no licence stated; the weights inherit these terms",
         "metrics": {"fer2013_test_accuracy": round(test_acc, 4), "fer2013_test_macro_f1": round(test_f1, 4),
                     "fer2013_val_accuracy": round(max(val_plain, val_flip), 4)},
-        "retrain": "python training/face_expression_data.py && flock /tmp/affectlens-heavy.lock nice -n 5 "
-                   f"python training/face_expression.py --epochs {args.epochs}",
+        "retrain": retrain_command(cycles),
         "input": {"name": "crops", "shape": ["n", 1, CROP_SIZE, CROP_SIZE], "range": [0.0, 1.0],
                   "produced_by": "affectlens.modalities.face.crop.crop_face"},
         "output": "logits over labels (softmax them)",
@@ -332,7 +372,8 @@ def export(args: argparse.Namespace) -> None:
         "crop": {"box_to_crop": BOX_TO_CROP, "box_centre_drop": BOX_CENTRE_DROP, "max_roll_deg": MAX_ROLL_DEG,
                  "grey": True, "roll_from_eyes": True},
         "tta_flip": use_flip,
-        "epochs": int(ckpt["epoch"]),
+        "epochs": sum(int(c.get("best_epoch") or c["epochs"]) for c in cycles),
+        "cycles": cycles,
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
     (MODEL_DIR / "card.json").write_text(json.dumps(card, indent=2) + "\n")
