@@ -65,6 +65,7 @@ log = logging.getLogger("affectlens.training.face_expression")
 WORK = REPO_ROOT / "work_data" / "face_expression"
 MODEL_DIR = REPO_ROOT / "src" / "affectlens" / "models" / "face-expression"
 ONNX_NAME = "face_expression.onnx"
+DEFAULT_LR = 0.05  # the first cycle's rate; retrain commands leave it out
 
 
 def _cbr(cin: int, cout: int) -> list[nn.Module]:
@@ -206,8 +207,13 @@ def earlier_cycles(card_path: Path) -> list[dict]:
         return card["cycles"]
     # cards before cycles were recorded: "epochs" was the best epoch, the schedule's length is in "retrain"
     scheduled = re.search(r"--epochs (\d+)", card.get("retrain", ""))
-    return [{"epochs": int(scheduled.group(1)) if scheduled else card.get("epochs"), "lr": 0.05, "init": None,
-             "best_epoch": card.get("epochs")}]
+    return [{"epochs": int(scheduled.group(1)) if scheduled else card.get("epochs"), "lr": DEFAULT_LR,
+             "init": None, "best_epoch": card.get("epochs")}]
+
+
+def this_cycle(args: argparse.Namespace, best_epoch: int) -> dict:
+    """This run's entry in the card's ``cycles``."""
+    return {"epochs": args.epochs, "lr": args.lr, "init": args.init or None, "best_epoch": best_epoch}
 
 
 def train(args: argparse.Namespace) -> None:
@@ -284,8 +290,7 @@ def train(args: argparse.Namespace) -> None:
         log.info("epoch %d/%d loss %.3f train %.3f val %.4f (%.0f s)", epoch + 1, args.epochs,
                  run_loss / seen, run_correct / seen, acc, time.time() - t0)
         state = {"model": model.state_dict(), "epoch": epoch + 1, "val_acc": acc, "history": history,
-                 "cycles": [*earlier, {"epochs": args.epochs, "lr": args.lr, "init": args.init or None,
-                                       "best_epoch": epoch + 1}]}
+                 "cycles": [*earlier, this_cycle(args, epoch + 1)]}
         torch.save(state, WORK / "last.pt")
         if acc > best:
             best = acc
@@ -298,7 +303,7 @@ def retrain_command(cycles: list[dict]) -> str:
     steps = ["python training/face_expression_data.py"]
     for i, c in enumerate(cycles):
         cmd = f"flock /tmp/affectlens-heavy.lock nice -n 5 python training/face_expression.py --epochs {c['epochs']}"
-        if c.get("lr") not in (None, 0.05):
+        if c.get("lr") not in (None, DEFAULT_LR):
             cmd += f" --lr {c['lr']}"
         if i > 0:
             cmd += f" --init src/affectlens/models/face-expression/{ONNX_NAME}"
@@ -315,8 +320,7 @@ def export(args: argparse.Namespace) -> None:
     model = ExpressionNet()
     model.load_state_dict(ckpt["model"])
     model.eval()
-    cycles = ckpt.get("cycles") or [{"epochs": args.epochs, "lr": args.lr, "init": args.init or None,
-                                     "best_epoch": int(ckpt["epoch"])}]
+    cycles = ckpt.get("cycles") or [this_cycle(args, int(ckpt["epoch"]))]
     data = load_cache()
     is_train = data["split"] == "train"
     y_all = data["labels"][is_train]
@@ -384,7 +388,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=32)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR)
     parser.add_argument("--wd", type=float, default=5e-4)
     parser.add_argument("--smoothing", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
