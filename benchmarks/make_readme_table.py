@@ -87,6 +87,12 @@ def face_speed(r: dict) -> list[Row]:
                      f"{f['ms_per_frame_mean']} ms/frame, {f['face_stage_x_real_time']}x real time"
                      + ("" if f.get("classifier", True) else " (without classifier)"),
                      "Pexels sample, 640x360"))
+    fer = r.get("fer_detect_classify")
+    if isinstance(fer, dict):
+        for key, f in fer.items():
+            rows.append(("Speed", f"`fer` detect + classify, {key.replace('_', ' ')}",
+                         f"{f['ms_per_frame_mean']} ms/frame (face in {f['frames_with_a_face']}/{f['frames']} frames)",
+                         "same frames; fer's defaults, its classifier on torch (lower bound)"))
     return rows
 
 

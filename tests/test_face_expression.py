@@ -253,3 +253,19 @@ def test_training_restarts_from_an_exported_onnx(tmp_path):
         np.testing.assert_allclose(fresh.eval()(x).numpy(), trained(x).numpy(), atol=1e-4)
     with pytest.raises(ValueError, match="convs"):
         load_onnx_weights(ExpressionNet(widths=(8, 16, 32), stem=4), path, crops)
+
+
+def test_retrain_command_replays_every_cycle_as_it_ran():
+    """The card's retrain commands rebuild the shipped model: each cycle's rate, precision and start."""
+    pytest.importorskip("torch")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from face_expression import retrain_command
+
+    cycles = [{"epochs": 22, "lr": 0.05, "init": None},  # an old cycle: no precision recorded, ran in fp32
+              {"epochs": 150, "lr": 0.04, "init": "x.onnx", "precision": "bf16"}]
+    first, second = retrain_command(cycles).split(" && ")[1:]
+    assert first.endswith("--epochs 22 --precision fp32")
+    assert "--precision" not in second and "--lr 0.04" in second
+    assert second.endswith("--init src/affectlens/models/face-expression/face_expression.onnx")

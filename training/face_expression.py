@@ -7,10 +7,12 @@ Why this design
   validation; the test split is touched only once, for the reported figure.
 * **Network**: a compact VGG-style CNN (about 1.2 M parameters). Full-resolution stem (one conv
   at 48x48, where the expression detail is), then three stages of two 3x3 convs at 24, 12 and 6
-  pixels, global average pooling, dropout, linear. Training speed depends on the host: ~550
-  images/s on the host of the first run (22 epochs in 22 min), ~150/s on the 2-core AMD host of
-  2026-12-02 (about 3.3 min an epoch). Deeper/wider variants were 1.4-2x slower per epoch, i.e.
-  fewer epochs in the same budget.
+  pixels, global average pooling, dropout, linear. Deeper/wider variants were 1.4-2x slower per
+  epoch, i.e. fewer epochs in the same budget.
+* **bf16 autocast** (``--precision bf16``, the default): convolutions run in bfloat16 with fp32
+  master weights. On a CPU with AMX / AVX512-BF16 that is 2.3x the fp32 speed (about 700 images/s
+  with augmentation on 2 cores, 40 s an epoch); without them, pass ``--precision fp32``. Measured
+  fp32 speeds: ~550 images/s on the host of the first run, ~150/s on a 2-core AMD host.
 * **Training in cycles**: ``--init`` starts from a checkpoint or from the exported ONNX file (a
   fresh checkout has only that), and a new warm-up + cosine cycle continues from there; the card
   records every cycle and the commands that rebuild the model.
@@ -66,6 +68,7 @@ WORK = REPO_ROOT / "work_data" / "face_expression"
 MODEL_DIR = REPO_ROOT / "src" / "affectlens" / "models" / "face-expression"
 ONNX_NAME = "face_expression.onnx"
 DEFAULT_LR = 0.05  # the first cycle's rate; retrain commands leave it out
+DEFAULT_PRECISION = "bf16"  # autocast of convs/linear; fp32 master weights, BatchNorm stats in fp32
 
 
 def _cbr(cin: int, cout: int) -> list[nn.Module]:
@@ -213,7 +216,8 @@ def earlier_cycles(card_path: Path) -> list[dict]:
 
 def this_cycle(args: argparse.Namespace, best_epoch: int) -> dict:
     """This run's entry in the card's ``cycles``."""
-    return {"epochs": args.epochs, "lr": args.lr, "init": args.init or None, "best_epoch": best_epoch}
+    return {"epochs": args.epochs, "lr": args.lr, "init": args.init or None, "best_epoch": best_epoch,
+            "precision": args.precision}
 
 
 def train(args: argparse.Namespace) -> None:
@@ -260,7 +264,8 @@ def train(args: argparse.Namespace) -> None:
     gen = torch.Generator().manual_seed(args.seed)
     x_tr_t = torch.from_numpy(x_tr)
     y_tr_t = torch.from_numpy(y_tr)
-    WORK.mkdir(parents=True, exist_ok=True)
+    out = WORK / "smoke" if args.limit else WORK  # a smoke run never replaces a real run's checkpoints
+    out.mkdir(parents=True, exist_ok=True)
     best, step, history = -1.0, 0, []
     for epoch in range(args.epochs):
         model.train()
@@ -274,7 +279,8 @@ def train(args: argparse.Namespace) -> None:
             yb = y_tr_t[idx]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            logits = model(xb)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                logits = model(xb).float()
             loss = F.cross_entropy(logits, yb, label_smoothing=args.smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -291,11 +297,11 @@ def train(args: argparse.Namespace) -> None:
                  run_loss / seen, run_correct / seen, acc, time.time() - t0)
         state = {"model": model.state_dict(), "epoch": epoch + 1, "val_acc": acc, "history": history,
                  "cycles": [*earlier, this_cycle(args, epoch + 1)]}
-        torch.save(state, WORK / "last.pt")
+        torch.save(state, out / "last.pt")
         if acc > best:
             best = acc
-            torch.save(state, WORK / "best.pt")
-    (WORK / "history.json").write_text(json.dumps(history, indent=1))
+            torch.save(state, out / "best.pt")
+    (out / "history.json").write_text(json.dumps(history, indent=1))
 
 
 def retrain_command(cycles: list[dict]) -> str:
@@ -305,6 +311,8 @@ def retrain_command(cycles: list[dict]) -> str:
         cmd = f"flock /tmp/affectlens-heavy.lock nice -n 5 python training/face_expression.py --epochs {c['epochs']}"
         if c.get("lr") not in (None, DEFAULT_LR):
             cmd += f" --lr {c['lr']}"
+        if c.get("precision", "fp32") != DEFAULT_PRECISION:  # cycles before bf16 training ran in fp32
+            cmd += f" --precision {c.get('precision', 'fp32')}"
         if i > 0:
             cmd += f" --init src/affectlens/models/face-expression/{ONNX_NAME}"
         steps.append(cmd)
@@ -392,6 +400,8 @@ def main() -> None:
     parser.add_argument("--wd", type=float, default=5e-4)
     parser.add_argument("--smoothing", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=("bf16", "fp32"), default=DEFAULT_PRECISION,
+                        help="bf16 autocast is 2.3x faster where the CPU has AMX/AVX512-BF16, same recipe")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", default="",
                         help="checkpoint (.pt) or exported model (.onnx) to start from (a second, shorter cycle)")
@@ -403,6 +413,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not args.export_only:
         train(args)
+    if args.limit:
+        log.info("smoke run (--limit): not exported, the shipped model is unchanged")
+        return
     export(args)
 
 
