@@ -68,7 +68,7 @@ WORK = REPO_ROOT / "work_data" / "face_expression"
 MODEL_DIR = REPO_ROOT / "src" / "affectlens" / "models" / "face-expression"
 ONNX_NAME = "face_expression.onnx"
 DEFAULT_LR = 0.05  # the first cycle's rate; retrain commands leave it out
-DEFAULT_PRECISION = "bf16"  # autocast of convs/linear; fp32 master weights, BatchNorm stats in fp32
+DEFAULT_PRECISION = "bf16"  # autocast: convs and the linear layer in bfloat16, fp32 master weights
 
 
 def _cbr(cin: int, cout: int) -> list[nn.Module]:
@@ -311,8 +311,9 @@ def retrain_command(cycles: list[dict]) -> str:
         cmd = f"flock /tmp/affectlens-heavy.lock nice -n 5 python training/face_expression.py --epochs {c['epochs']}"
         if c.get("lr") not in (None, DEFAULT_LR):
             cmd += f" --lr {c['lr']}"
-        if c.get("precision", "fp32") != DEFAULT_PRECISION:  # cycles before bf16 training ran in fp32
-            cmd += f" --precision {c.get('precision', 'fp32')}"
+        precision = c.get("precision", "fp32")  # cycles before bf16 training ran in fp32
+        if precision != DEFAULT_PRECISION:
+            cmd += f" --precision {precision}"
         if i > 0:
             cmd += f" --init src/affectlens/models/face-expression/{ONNX_NAME}"
         steps.append(cmd)
