@@ -269,3 +269,24 @@ def test_retrain_command_replays_every_cycle_as_it_ran():
     assert first.endswith("--epochs 22 --precision fp32")
     assert "--precision" not in second and "--lr 0.04" in second
     assert second.endswith("--init src/affectlens/models/face-expression/face_expression.onnx")
+
+
+def test_distillation_cycle_is_replayed_and_its_loss_measures_disagreement():
+    """A distilled cycle's command names its teachers and settings; the KL term is 0 only on agreement."""
+    torch = pytest.importorskip("torch")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from face_expression import distillation_loss, retrain_command
+
+    cycles = [{"epochs": 22, "lr": 0.05, "init": None},
+              {"epochs": 60, "lr": 0.02, "init": "x.onnx", "precision": "bf16", "mixup": 0.2,
+               "teachers": [{"spec": "abc123:m.onnx", "sha256": "0"}, {"spec": "def456:m.onnx", "sha256": "1"}],
+               "kd_weight": 0.7, "kd_temp": 2.0}]
+    second = retrain_command(cycles).split(" && ")[2]
+    assert "--teacher abc123:m.onnx --teacher def456:m.onnx --kd-weight 0.7 --kd-temp 2.0 --mixup 0.2" in second
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 3.0]])
+    same = torch.softmax(logits / 2.0, 1)
+    assert float(distillation_loss(logits, same, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    other = torch.softmax(logits.flip(1) / 2.0, 1)
+    assert float(distillation_loss(logits, other, 2.0)) > 0.1

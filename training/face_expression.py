@@ -13,6 +13,13 @@ Why this design
   master weights. On a CPU with AMX / AVX512-BF16 that is 2.3x the fp32 speed (about 700 images/s
   with augmentation on 2 cores, 40 s an epoch); without them, pass ``--precision fp32``. Measured
   fp32 speeds: ~550 images/s on the host of the first run, ~150/s on a 2-core AMD host.
+* **Distillation** (``--teacher``, repeatable): a cycle can train against the averaged
+  softened outputs of earlier releases (an ensemble the app could not afford to run: two nets
+  with flip are four passes), on the *same* augmented, mixup-blended view the student sees
+  ("consistent teaching": the teacher labels exactly the image the student learns from). The
+  teachers are git revisions of the shipped ONNX file (``REV:PATH``), so they are fixed and
+  anyone can fetch them; the card records each with its sha256. Mixup (``--mixup``) gives the
+  teacher in-between images to label, which is where its soft labels carry the most.
 * **Training in cycles**: ``--init`` starts from a checkpoint or from the exported ONNX file (a
   fresh checkout has only that), and a new warm-up + cosine cycle continues from there; the card
   records every cycle and the commands that rebuild the model.
@@ -145,6 +152,48 @@ def load_onnx_weights(model: ExpressionNet, onnx_path: Path, crops: np.ndarray) 
             norm.running_var.copy_(var)
 
 
+def read_teacher(spec: str) -> bytes:
+    """The bytes of a teacher ONNX file: ``REV:PATH`` is read from git, anything else from disk."""
+    import subprocess
+
+    if ":" in spec and not Path(spec).exists():
+        return subprocess.run(["git", "-C", str(REPO_ROOT), "show", spec], check=True,
+                              capture_output=True).stdout
+    return Path(spec).read_bytes()
+
+
+def load_teachers(specs: list[str], crops: np.ndarray) -> tuple[list[nn.Module], list[dict]]:
+    """Teacher networks (eval mode, frozen) and their card records (spec and sha256)."""
+    import tempfile
+
+    nets, records = [], []
+    for spec in specs:
+        blob = read_teacher(spec)
+        with tempfile.NamedTemporaryFile(suffix=".onnx") as tmp:
+            tmp.write(blob)
+            tmp.flush()
+            net = ExpressionNet()
+            load_onnx_weights(net, Path(tmp.name), crops)
+        net.eval().requires_grad_(False)
+        nets.append(net.to(memory_format=torch.channels_last))
+        records.append({"spec": spec, "sha256": hashlib.sha256(blob).hexdigest()})
+    return nets, records
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temp: float) -> torch.Tensor:
+    """Hinton's KL term, scaled by temp**2 so its gradients keep their size across temperatures."""
+    log_p = F.log_softmax(student_logits / temp, 1)
+    return F.kl_div(log_p, teacher_probs, reduction="batchmean") * temp * temp
+
+
+@torch.no_grad()
+def teacher_targets(teachers: list[nn.Module], x: torch.Tensor, temp: float, bf16: bool) -> torch.Tensor:
+    """The ensemble's averaged softened probabilities on exactly the images the student sees."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        probs = [F.softmax(t(x).float() / temp, 1) for t in teachers]
+    return torch.stack(probs).mean(0)
+
+
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Batched on-the-fly augmentation of [N, 1, S, S] crops in [0, 1]."""
     n = x.shape[0]
@@ -216,8 +265,14 @@ def earlier_cycles(card_path: Path) -> list[dict]:
 
 def this_cycle(args: argparse.Namespace, best_epoch: int) -> dict:
     """This run's entry in the card's ``cycles``."""
-    return {"epochs": args.epochs, "lr": args.lr, "init": args.init or None, "best_epoch": best_epoch,
-            "precision": args.precision}
+    cycle = {"epochs": args.epochs, "lr": args.lr, "init": args.init or None, "best_epoch": best_epoch,
+             "precision": args.precision}
+    if getattr(args, "teacher", None):
+        cycle.update(teachers=getattr(args, "teacher_records", None) or [{"spec": t} for t in args.teacher],
+                     kd_weight=args.kd_weight, kd_temp=args.kd_temp)
+    if getattr(args, "mixup", 0):
+        cycle["mixup"] = args.mixup
+    return cycle
 
 
 def train(args: argparse.Namespace) -> None:
@@ -245,6 +300,12 @@ def train(args: argparse.Namespace) -> None:
         earlier = ckpt.get("cycles", [{"epochs": ckpt["epoch"]}])
         log.info("initialised from %s", args.init)
     model = model.to(memory_format=torch.channels_last)
+    teachers, teacher_records = load_teachers(args.teacher, x_tr[:4096])
+    if teachers:
+        p_te = np.mean([predict_probs(t, x_va, flip=True) for t in teachers], 0)
+        log.info("teacher ensemble of %d, validation accuracy %.4f (with flip)", len(teachers),
+                 float((p_te.argmax(1) == y_va).mean()))
+    args.teacher_records = teacher_records
     log.info("parameters: %d", sum(p.numel() for p in model.parameters()))
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -277,11 +338,22 @@ def train(args: argparse.Namespace) -> None:
             xb = augment(x_tr_t[idx].float().div_(255.0).unsqueeze(1), gen)
             xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y_tr_t[idx]
+            lam, partner = 1.0, None
+            if args.mixup > 0:  # blend each image with another of the batch
+                lam = float(np.random.default_rng(args.seed + step).beta(args.mixup, args.mixup))
+                partner = torch.randperm(len(idx), generator=gen)
+                xb = lam * xb + (1 - lam) * xb[partner]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            bf16 = args.precision == "bf16"
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(xb).float()
-            loss = F.cross_entropy(logits, yb, label_smoothing=args.smoothing)
+            loss = lam * F.cross_entropy(logits, yb, label_smoothing=args.smoothing)
+            if partner is not None:
+                loss = loss + (1 - lam) * F.cross_entropy(logits, yb[partner], label_smoothing=args.smoothing)
+            if teachers:
+                soft = teacher_targets(teachers, xb, args.kd_temp, bf16)
+                loss = (1 - args.kd_weight) * loss + args.kd_weight * distillation_loss(logits, soft, args.kd_temp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -314,6 +386,12 @@ def retrain_command(cycles: list[dict]) -> str:
         precision = c.get("precision", "fp32")  # cycles before bf16 training ran in fp32
         if precision != DEFAULT_PRECISION:
             cmd += f" --precision {precision}"
+        for t in c.get("teachers", []):
+            cmd += f" --teacher {t['spec']}"
+        if c.get("teachers"):
+            cmd += f" --kd-weight {c['kd_weight']} --kd-temp {c['kd_temp']}"
+        if c.get("mixup"):
+            cmd += f" --mixup {c['mixup']}"
         if i > 0:
             cmd += f" --init src/affectlens/models/face-expression/{ONNX_NAME}"
         steps.append(cmd)
@@ -406,6 +484,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", default="",
                         help="checkpoint (.pt) or exported model (.onnx) to start from (a second, shorter cycle)")
+    parser.add_argument("--teacher", action="append", default=[],
+                        help="teacher ONNX (a file, or REV:PATH from git); repeat for an ensemble")
+    parser.add_argument("--kd-weight", type=float, default=0.7, help="share of the distillation term")
+    parser.add_argument("--kd-temp", type=float, default=2.0, help="distillation temperature")
+    parser.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a); 0 turns it off")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
     parser.add_argument("--limit", type=int, default=0, help="train on this many images (smoke runs)")
     parser.add_argument("--export-only", action="store_true", help="export a checkpoint, do not train")
