@@ -105,7 +105,7 @@ class ExpressionNet(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def load_onnx_weights(model: ExpressionNet, onnx_path: Path, crops: np.ndarray) -> None:
+def load_onnx_weights(model: ExpressionNet, onnx_path: Path | bytes, crops: np.ndarray) -> None:
     """Start ``model`` from an exported ONNX file (e.g. the shipped one) in place.
 
     Checkpoints live in the gitignored ``work_data``, so a fresh checkout has only the ONNX
@@ -119,7 +119,8 @@ def load_onnx_weights(model: ExpressionNet, onnx_path: Path, crops: np.ndarray) 
     import onnx
     from onnx import numpy_helper
 
-    graph = onnx.load(str(onnx_path)).graph
+    graph = (onnx.load_model_from_string(onnx_path) if isinstance(onnx_path, bytes)
+             else onnx.load(str(onnx_path))).graph
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     convs = [n for n in graph.node if n.op_type == "Conv"]
     gemm = next(n for n in graph.node if n.op_type == "Gemm")
@@ -164,16 +165,11 @@ def read_teacher(spec: str) -> bytes:
 
 def load_teachers(specs: list[str], crops: np.ndarray) -> tuple[list[nn.Module], list[dict]]:
     """Teacher networks (eval mode, frozen) and their card records (spec and sha256)."""
-    import tempfile
-
     nets, records = [], []
     for spec in specs:
         blob = read_teacher(spec)
-        with tempfile.NamedTemporaryFile(suffix=".onnx") as tmp:
-            tmp.write(blob)
-            tmp.flush()
-            net = ExpressionNet()
-            load_onnx_weights(net, Path(tmp.name), crops)
+        net = ExpressionNet()
+        load_onnx_weights(net, blob, crops)
         net.eval().requires_grad_(False)
         nets.append(net.to(memory_format=torch.channels_last))
         records.append({"spec": spec, "sha256": hashlib.sha256(blob).hexdigest()})
@@ -263,14 +259,14 @@ def earlier_cycles(card_path: Path) -> list[dict]:
              "init": None, "best_epoch": card.get("epochs")}]
 
 
-def this_cycle(args: argparse.Namespace, best_epoch: int) -> dict:
-    """This run's entry in the card's ``cycles``."""
+def this_cycle(args: argparse.Namespace, best_epoch: int, teachers: list[dict] | None = None) -> dict:
+    """This run's entry in the card's ``cycles`` (``teachers``: load_teachers' records)."""
     cycle = {"epochs": args.epochs, "lr": args.lr, "init": args.init or None, "best_epoch": best_epoch,
              "precision": args.precision}
-    if getattr(args, "teacher", None):
-        cycle.update(teachers=getattr(args, "teacher_records", None) or [{"spec": t} for t in args.teacher],
+    if args.teacher:
+        cycle.update(teachers=teachers or [{"spec": t} for t in args.teacher],
                      kd_weight=args.kd_weight, kd_temp=args.kd_temp)
-    if getattr(args, "mixup", 0):
+    if args.mixup:
         cycle["mixup"] = args.mixup
     return cycle
 
@@ -305,7 +301,6 @@ def train(args: argparse.Namespace) -> None:
         p_te = np.mean([predict_probs(t, x_va, flip=True) for t in teachers], 0)
         log.info("teacher ensemble of %d, validation accuracy %.4f (with flip)", len(teachers),
                  float((p_te.argmax(1) == y_va).mean()))
-    args.teacher_records = teacher_records
     log.info("parameters: %d", sum(p.numel() for p in model.parameters()))
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -327,6 +322,7 @@ def train(args: argparse.Namespace) -> None:
     y_tr_t = torch.from_numpy(y_tr)
     out = WORK / "smoke" if args.limit else WORK  # a smoke run never replaces a real run's checkpoints
     out.mkdir(parents=True, exist_ok=True)
+    mix_rng = np.random.default_rng(args.seed)  # mixup's blend weights
     best, step, history = -1.0, 0, []
     for epoch in range(args.epochs):
         model.train()
@@ -340,7 +336,7 @@ def train(args: argparse.Namespace) -> None:
             yb = y_tr_t[idx]
             lam, partner = 1.0, None
             if args.mixup > 0:  # blend each image with another of the batch
-                lam = float(np.random.default_rng(args.seed + step).beta(args.mixup, args.mixup))
+                lam = float(mix_rng.beta(args.mixup, args.mixup))
                 partner = torch.randperm(len(idx), generator=gen)
                 xb = lam * xb + (1 - lam) * xb[partner]
             for g in opt.param_groups:
@@ -368,7 +364,7 @@ def train(args: argparse.Namespace) -> None:
         log.info("epoch %d/%d loss %.3f train %.3f val %.4f (%.0f s)", epoch + 1, args.epochs,
                  run_loss / seen, run_correct / seen, acc, time.time() - t0)
         state = {"model": model.state_dict(), "epoch": epoch + 1, "val_acc": acc, "history": history,
-                 "cycles": [*earlier, this_cycle(args, epoch + 1)]}
+                 "cycles": [*earlier, this_cycle(args, epoch + 1, teacher_records)]}
         torch.save(state, out / "last.pt")
         if acc > best:
             best = acc
