@@ -73,7 +73,7 @@ def measure(info: MediaInfo, frames: list[VideoFrame], frame_rate: float | None)
     after_s = time.perf_counter() - t
     return {
         "frames": len(frames), "faces_found": len(face.timeline()),
-        "classifier": face._classifier is not None, **ms_stats(per_frame),
+        "classifier": face.expression_model is not None, **ms_stats(per_frame),
         "face_stage_x_real_time": round(info.duration / sum(per_frame), 2),
         "after_decoding_s": round(after_s, 3),
     }

@@ -214,7 +214,9 @@ def test_evidence_with_a_classifier_weights_probs_and_finds_the_peak(demo_dir: P
             return p / p.sum(axis=1, keepdims=True)
 
     monkeypatch.setattr(mod, "_load_classifier", lambda: (Fake(), crop_face, 48))
+    assert FaceModality().expression_model is None  # nothing loads before the first frame
     face, ctx = _run(demo_dir / "single_face.mp4")
+    assert face.expression_model == "fake"
     evs = face.evidence(ctx)
     assert evs and all(e.available and e.label == "happy" and e.model == "fake" for e in evs)
     assert all(0 < e.reliability <= 1 for e in evs)

@@ -131,6 +131,13 @@ class FaceModality(Modality):
             self._classifier, self._crop, self._crop_size = _load_classifier()
         self._loaded = True
 
+    @property
+    def expression_model(self) -> str | None:
+        """Name of the loaded expression classifier; None before the first frame or when it is unavailable."""
+        if self._classifier is None:
+            return None
+        return str(getattr(self._classifier, "model_name", type(self._classifier).__name__))
+
     def observe_frame(self, frame: VideoFrame) -> None:
         """Detect, mesh, track and classify the faces of one frame; keep small records."""
         self._ensure_models()
@@ -276,7 +283,7 @@ class FaceModality(Modality):
         return Evidence(
             modality=self.name, segment_index=seg.index, available=True, probs=probs,
             reliability=round(reliability, 4), cues=tuple(cues), reason=caveat,
-            model=getattr(self._classifier, "model_name", type(self._classifier).__name__),
+            model=self.expression_model,
             speaker=str(speaker),
         )
 
