@@ -234,7 +234,7 @@ def test_training_restarts_from_an_exported_onnx(tmp_path):
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-    from face_expression import ExpressionNet, load_onnx_weights
+    from face_expression import ExpressionNet, load_onnx_weights, net_from_onnx
 
     torch.manual_seed(0)
     trained = ExpressionNet(widths=(8, 16), stem=4)
@@ -253,6 +253,10 @@ def test_training_restarts_from_an_exported_onnx(tmp_path):
         np.testing.assert_allclose(fresh.eval()(x).numpy(), trained(x).numpy(), atol=1e-4)
     with pytest.raises(ValueError, match="convs"):
         load_onnx_weights(ExpressionNet(widths=(8, 16, 32), stem=4), path, crops)
+    inferred = net_from_onnx(path.read_bytes(), crops)  # the shape is read off the file (a wide teacher)
+    assert inferred.architecture == {"stem": 4, "widths": [8, 16]}
+    with torch.no_grad():
+        np.testing.assert_allclose(inferred.eval()(x).numpy(), trained(x).numpy(), atol=1e-4)
 
 
 def test_retrain_command_replays_every_cycle_as_it_ran():
@@ -290,3 +294,26 @@ def test_distillation_cycle_is_replayed_and_its_loss_measures_disagreement():
     assert float(distillation_loss(logits, same, 2.0)) == pytest.approx(0.0, abs=1e-6)
     other = torch.softmax(logits.flip(1) / 2.0, 1)
     assert float(distillation_loss(logits, other, 2.0)) > 0.1
+
+
+def test_a_student_of_an_uncommitted_wide_teacher_says_how_to_build_the_teacher(tmp_path):
+    """Teacher built with --widths/--out/--work: its commands come first, the student's last."""
+    pytest.importorskip("torch")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from face_expression import REPO_ROOT, retrain_command
+
+    out, work = REPO_ROOT / "work_data" / "wide" / "model", REPO_ROOT / "work_data" / "wide"
+    teacher_cmd = retrain_command([{"epochs": 60, "lr": 0.05, "init": None, "precision": "bf16",
+                                    "stem": 48, "widths": [64, 128, 256, 512]}], out, work)
+    assert teacher_cmd.split(" && ")[1].endswith(
+        "--epochs 60 --widths 64,128,256,512 --stem 48 --out work_data/wide/model --work work_data/wide")
+    student = [{"epochs": 22, "lr": 0.05, "init": None},
+               {"epochs": 80, "lr": 0.02, "init": "x.onnx", "precision": "bf16",
+                "teachers": [{"spec": "work_data/wide/model/face_expression.onnx", "sha256": "0",
+                              "retrain": teacher_cmd}], "kd_weight": 0.7, "kd_temp": 2.0}]
+    steps = retrain_command(student).split(" && ")
+    assert steps.count("python training/face_expression_data.py") == 1  # shared steps run once
+    assert "--widths 64,128,256,512" in steps[1] and "--out" not in steps[-1]
+    assert steps[-1].endswith("--init src/affectlens/models/face-expression/face_expression.onnx")

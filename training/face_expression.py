@@ -36,8 +36,15 @@ Usage::
     python training/face_expression.py --epochs 32 --lr 0.04 \
         --init src/affectlens/models/face-expression/face_expression.onnx
 
-Every epoch writes ``work_data/face_expression/last.pt`` (and ``best.pt`` by validation
-accuracy), so a run can be stopped early and still exported with ``--export-only``.
+    # a wide teacher (about 4.7 M parameters, never shipped), then a student distilled from it
+    python training/face_expression.py --epochs 60 --widths 64,128,256,512 --stem 48 \
+        --work work_data/teacher_wide --out work_data/teacher_wide/model
+    python training/face_expression.py --epochs 80 --lr 0.02 --mixup 0.2 \
+        --teacher work_data/teacher_wide/model/face_expression.onnx \
+        --init src/affectlens/models/face-expression/face_expression.onnx
+
+Every epoch writes ``last.pt`` to ``--work`` (``work_data/face_expression``; and ``best.pt`` by
+validation accuracy), so a run can be stopped early and still exported with ``--export-only``.
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ MODEL_DIR = REPO_ROOT / "src" / "affectlens" / "models" / "face-expression"
 ONNX_NAME = "face_expression.onnx"
 DEFAULT_LR = 0.05  # the first cycle's rate; retrain commands leave it out
 DEFAULT_PRECISION = "bf16"  # autocast: convs and the linear layer in bfloat16, fp32 master weights
+DEFAULT_STEM, DEFAULT_WIDTHS = 32, (64, 128, 256)  # the shipped network; wider ones serve as teachers
 
 
 def _cbr(cin: int, cout: int) -> list[nn.Module]:
@@ -85,8 +93,9 @@ def _cbr(cin: int, cout: int) -> list[nn.Module]:
 class ExpressionNet(nn.Module):
     """Compact VGG-style expression CNN; input [N, 1, S, S] in [0, 1], output logits over LABELS."""
 
-    def __init__(self, widths: tuple[int, ...] = (64, 128, 256), stem: int = 32, dropout: float = 0.3):
+    def __init__(self, widths: tuple[int, ...] = DEFAULT_WIDTHS, stem: int = DEFAULT_STEM, dropout: float = 0.3):
         super().__init__()
+        self.architecture = {"stem": int(stem), "widths": [int(w) for w in widths]}
         layers: list[nn.Module] = [*_cbr(1, stem), nn.MaxPool2d(2)]
         c = stem
         for i, w in enumerate(widths):
@@ -105,6 +114,38 @@ class ExpressionNet(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
+def _onnx_graph(onnx_path: Path | bytes):
+    import onnx
+
+    return (onnx.load_model_from_string(onnx_path) if isinstance(onnx_path, bytes)
+            else onnx.load(str(onnx_path))).graph
+
+
+def onnx_architecture(onnx_path: Path | bytes) -> dict:
+    """``{"stem", "widths"}`` of an exported :class:`ExpressionNet`, read off its conv shapes.
+
+    The stem is one conv, each stage two, so the stage widths are every second conv's output
+    channels after the stem. This lets a teacher or a starting point of any width be loaded
+    without the command line having to repeat how it was built.
+    """
+    from onnx import numpy_helper
+
+    graph = _onnx_graph(onnx_path)
+    shapes = {i.name: numpy_helper.to_array(i).shape for i in graph.initializer}
+    outs = [int(shapes[n.input[1]][0]) for n in graph.node if n.op_type == "Conv"]
+    if len(outs) < 3 or len(outs) % 2 == 0:
+        raise ValueError(f"{len(outs)} convs: not an exported ExpressionNet (stem + two per stage)")
+    return {"stem": outs[0], "widths": outs[1::2]}
+
+
+def net_from_onnx(onnx_path: Path | bytes, crops: np.ndarray) -> ExpressionNet:
+    """A network of the exported file's architecture, started from its weights."""
+    arch = onnx_architecture(onnx_path)
+    net = ExpressionNet(widths=tuple(arch["widths"]), stem=arch["stem"])
+    load_onnx_weights(net, onnx_path, crops)
+    return net
+
+
 def load_onnx_weights(model: ExpressionNet, onnx_path: Path | bytes, crops: np.ndarray) -> None:
     """Start ``model`` from an exported ONNX file (e.g. the shipped one) in place.
 
@@ -116,11 +157,9 @@ def load_onnx_weights(model: ExpressionNet, onnx_path: Path | bytes, crops: np.n
     ``z + b`` in eval mode and about that in train mode, so a second training cycle continues
     from the exported model instead of from scratch.
     """
-    import onnx
     from onnx import numpy_helper
 
-    graph = (onnx.load_model_from_string(onnx_path) if isinstance(onnx_path, bytes)
-             else onnx.load(str(onnx_path))).graph
+    graph = _onnx_graph(onnx_path)
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     convs = [n for n in graph.node if n.op_type == "Conv"]
     gemm = next(n for n in graph.node if n.op_type == "Gemm")
@@ -164,15 +203,23 @@ def read_teacher(spec: str) -> bytes:
 
 
 def load_teachers(specs: list[str], crops: np.ndarray) -> tuple[list[nn.Module], list[dict]]:
-    """Teacher networks (eval mode, frozen) and their card records (spec and sha256)."""
+    """Teacher networks (eval mode, frozen) and their card records.
+
+    A record holds the spec and the file's sha256; a teacher file that was never committed (a
+    wide net exported with ``--out``) also carries its card's ``retrain`` commands, so the
+    student's card says how to rebuild everything it learnt from.
+    """
     nets, records = [], []
     for spec in specs:
         blob = read_teacher(spec)
-        net = ExpressionNet()
-        load_onnx_weights(net, blob, crops)
+        net = net_from_onnx(blob, crops)
         net.eval().requires_grad_(False)
         nets.append(net.to(memory_format=torch.channels_last))
-        records.append({"spec": spec, "sha256": hashlib.sha256(blob).hexdigest()})
+        record = {"spec": spec, "sha256": hashlib.sha256(blob).hexdigest(), **net.architecture}
+        card = Path(spec).parent / "card.json"
+        if Path(spec).is_file() and card.is_file():
+            record["retrain"] = json.loads(card.read_text()).get("retrain")
+        records.append(record)
     return nets, records
 
 
@@ -263,6 +310,8 @@ def this_cycle(args: argparse.Namespace, best_epoch: int, teachers: list[dict] |
     """This run's entry in the card's ``cycles`` (``teachers``: load_teachers' records)."""
     cycle = {"epochs": args.epochs, "lr": args.lr, "init": args.init or None, "best_epoch": best_epoch,
              "precision": args.precision}
+    if not args.init and (args.stem, tuple(args.widths)) != (DEFAULT_STEM, DEFAULT_WIDTHS):
+        cycle.update(stem=args.stem, widths=list(args.widths))  # a later cycle inherits its start's shape
     if args.teacher:
         cycle.update(teachers=teachers or [{"spec": t} for t in args.teacher],
                      kd_weight=args.kd_weight, kd_temp=args.kd_temp)
@@ -283,16 +332,16 @@ def train(args: argparse.Namespace) -> None:
     x_tr, y_tr, x_va, y_va = x_all[tr], y_all[tr], x_all[va], y_all[va]
     log.info("train %d, validation %d (held out from FER2013 train)", len(tr), len(va))
 
-    model = ExpressionNet()
+    model = ExpressionNet(widths=tuple(args.widths), stem=args.stem)
     earlier: list[dict] = []  # the training cycles the starting point went through
     if args.init.endswith(".onnx"):  # continue from an exported model (a fresh checkout has no .pt)
-        load_onnx_weights(model, Path(args.init), x_tr[:4096])
+        model = net_from_onnx(Path(args.init), x_tr[:4096])
         earlier = earlier_cycles(Path(args.init).parent / "card.json")
         log.info("initialised from %s, validation accuracy %.4f", args.init,
                  float((predict_probs(model, x_va).argmax(1) == y_va).mean()))
     elif args.init:  # continue from an earlier run with a fresh (shorter) schedule
         ckpt = torch.load(args.init, map_location="cpu")
-        model.load_state_dict(ckpt["model"])
+        model = checkpoint_net(ckpt)
         earlier = ckpt.get("cycles", [{"epochs": ckpt["epoch"]}])
         log.info("initialised from %s", args.init)
     model = model.to(memory_format=torch.channels_last)
@@ -320,7 +369,7 @@ def train(args: argparse.Namespace) -> None:
     gen = torch.Generator().manual_seed(args.seed)
     x_tr_t = torch.from_numpy(x_tr)
     y_tr_t = torch.from_numpy(y_tr)
-    out = WORK / "smoke" if args.limit else WORK  # a smoke run never replaces a real run's checkpoints
+    out = args.work / "smoke" if args.limit else args.work  # a smoke run never replaces a real run's checkpoints
     out.mkdir(parents=True, exist_ok=True)
     mix_rng = np.random.default_rng(args.seed)  # mixup's blend weights
     best, step, history = -1.0, 0, []
@@ -363,7 +412,8 @@ def train(args: argparse.Namespace) -> None:
                         "val_acc": acc, "seconds": time.time() - t0})
         log.info("epoch %d/%d loss %.3f train %.3f val %.4f (%.0f s)", epoch + 1, args.epochs,
                  run_loss / seen, run_correct / seen, acc, time.time() - t0)
-        state = {"model": model.state_dict(), "epoch": epoch + 1, "val_acc": acc, "history": history,
+        state = {"model": model.state_dict(), "architecture": model.architecture, "epoch": epoch + 1,
+                 "val_acc": acc, "history": history,
                  "cycles": [*earlier, this_cycle(args, epoch + 1, teacher_records)]}
         torch.save(state, out / "last.pt")
         if acc > best:
@@ -372,11 +422,35 @@ def train(args: argparse.Namespace) -> None:
     (out / "history.json").write_text(json.dumps(history, indent=1))
 
 
-def retrain_command(cycles: list[dict]) -> str:
-    """Shell commands that rebuild the model: the crop cache, then each training cycle in turn."""
+def checkpoint_net(ckpt: dict) -> ExpressionNet:
+    """The network a checkpoint was saved from (checkpoints before widths were recorded: the default)."""
+    arch = ckpt.get("architecture") or {"stem": DEFAULT_STEM, "widths": list(DEFAULT_WIDTHS)}
+    model = ExpressionNet(widths=tuple(arch["widths"]), stem=arch["stem"])
+    model.load_state_dict(ckpt["model"])
+    return model
+
+
+def _rel(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def retrain_command(cycles: list[dict], out: Path = MODEL_DIR, work: Path = WORK) -> str:
+    """Shell commands that rebuild the model: the crop cache, any uncommitted teacher, then each cycle.
+
+    ``out`` and ``work`` are where the model is exported and checkpointed (the shipped folder and
+    ``work_data/face_expression`` unless a teacher was built elsewhere).
+    """
     steps = ["python training/face_expression_data.py"]
+    where = "" if (Path(out).resolve(), Path(work).resolve()) == (MODEL_DIR.resolve(), WORK.resolve()) \
+        else f" --out {_rel(out)} --work {_rel(work)}"
+    for c in cycles:
+        for t in c.get("teachers", []):
+            steps += [s for s in (t.get("retrain") or "").split(" && ") if s and s not in steps]
     for i, c in enumerate(cycles):
         cmd = f"flock /tmp/affectlens-heavy.lock nice -n 5 python training/face_expression.py --epochs {c['epochs']}"
+        if c.get("widths"):
+            cmd += f" --widths {','.join(map(str, c['widths']))} --stem {c['stem']}"
         if c.get("lr") not in (None, DEFAULT_LR):
             cmd += f" --lr {c['lr']}"
         precision = c.get("precision", "fp32")  # cycles before bf16 training ran in fp32
@@ -389,8 +463,8 @@ def retrain_command(cycles: list[dict]) -> str:
         if c.get("mixup"):
             cmd += f" --mixup {c['mixup']}"
         if i > 0:
-            cmd += f" --init src/affectlens/models/face-expression/{ONNX_NAME}"
-        steps.append(cmd)
+            cmd += f" --init {_rel(out)}/{ONNX_NAME}"
+        steps.append(cmd + where)
     return " && ".join(steps)
 
 
@@ -399,10 +473,8 @@ def export(args: argparse.Namespace) -> None:
     import onnx
 
     torch.set_num_threads(args.threads)
-    ckpt = torch.load(WORK / args.checkpoint, map_location="cpu")
-    model = ExpressionNet()
-    model.load_state_dict(ckpt["model"])
-    model.eval()
+    ckpt = torch.load(args.work / args.checkpoint, map_location="cpu")
+    model = checkpoint_net(ckpt).eval()
     cycles = ckpt.get("cycles") or [this_cycle(args, int(ckpt["epoch"]))]
     data = load_cache()
     is_train = data["split"] == "train"
@@ -414,8 +486,9 @@ def export(args: argparse.Namespace) -> None:
     use_flip = val_flip > val_plain
     log.info("validation accuracy %.4f plain, %.4f with flip averaging -> flip=%s", val_plain, val_flip, use_flip)
 
-    MODEL_DIR.mkdir(parents=True, exist_ok=True)
-    path = MODEL_DIR / ONNX_NAME
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ONNX_NAME
     dummy = torch.rand(2, 1, CROP_SIZE, CROP_SIZE)
     torch.onnx.export(model, (dummy,), str(path), input_names=["crops"], output_names=["logits"],
                       dynamic_axes={"crops": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
@@ -441,7 +514,7 @@ def export(args: argparse.Namespace) -> None:
     log.info("FER2013 test (7,178): accuracy %.4f, macro-F1 %.4f", test_acc, test_f1)
 
     card = {
-        "name": "face-expression",
+        "name": "face-expression" if out.resolve() == MODEL_DIR.resolve() else out.name,
         "task": "face-expression",
         "files": {ONNX_NAME: hashlib.sha256(path.read_bytes()).hexdigest()},
         "labels": list(LABELS),
@@ -451,7 +524,7 @@ def export(args: argparse.Namespace) -> None:
         "licence": "FER2013: research use, no licence stated; the weights inherit these terms",
         "metrics": {"fer2013_test_accuracy": round(test_acc, 4), "fer2013_test_macro_f1": round(test_f1, 4),
                     "fer2013_val_accuracy": round(max(val_plain, val_flip), 4)},
-        "retrain": retrain_command(cycles),
+        "retrain": retrain_command(cycles, out, args.work),
         "input": {"name": "crops", "shape": ["n", 1, CROP_SIZE, CROP_SIZE], "range": [0.0, 1.0],
                   "produced_by": "affectlens.modalities.face.crop.crop_face"},
         "output": "logits over labels (softmax them)",
@@ -462,9 +535,14 @@ def export(args: argparse.Namespace) -> None:
         "epochs": sum(int(c.get("best_epoch") or c["epochs"]) for c in cycles),
         "cycles": cycles,
         "parameters": int(sum(p.numel() for p in model.parameters())),
+        "architecture": model.architecture,
     }
-    (MODEL_DIR / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    log.info("wrote %s", MODEL_DIR / "card.json")
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    log.info("wrote %s", out / "card.json")
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    return tuple(int(w) for w in text.split(","))
 
 
 def main() -> None:
@@ -488,7 +566,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
     parser.add_argument("--limit", type=int, default=0, help="train on this many images (smoke runs)")
     parser.add_argument("--export-only", action="store_true", help="export a checkpoint, do not train")
-    parser.add_argument("--checkpoint", default="best.pt", help="checkpoint file in work_data/face_expression")
+    parser.add_argument("--checkpoint", default="best.pt", help="checkpoint file in --work")
+    parser.add_argument("--widths", type=_widths, default=DEFAULT_WIDTHS,
+                        help="channels per stage, e.g. 64,128,256,512 for a teacher (a first cycle only)")
+    parser.add_argument("--stem", type=int, default=DEFAULT_STEM, help="channels of the full-resolution stem")
+    parser.add_argument("--work", type=Path, default=WORK, help="checkpoint folder")
+    parser.add_argument("--out", type=Path, default=MODEL_DIR,
+                        help="export folder (default: the shipped model; a teacher goes elsewhere)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not args.export_only:
