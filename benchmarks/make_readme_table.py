@@ -62,7 +62,8 @@ def face_expression(r: dict) -> list[Row]:
     best = max(fps.values()) if fps else None
     return [
         ("Face", "FER2013 test accuracy / macro-F1", f"{_pct(r['accuracy'])} / {r['macro_f1']:.3f}",
-         f"{r['n']} test faces through the run-time crop path"),
+         f"{r['n']} test faces through the run-time crop path"
+         + (", averaged with the mirror image" if r.get("tta_flip") else ", one pass per face")),
         ("Face", "expression model throughput", f"{best:.0f} faces/s" if best else "n/a", "onnxruntime, 2 threads, batched"),
     ]
 
