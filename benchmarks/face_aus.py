@@ -44,6 +44,15 @@ def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     return float((a.mean() - b.mean()) / pooled) if pooled > 0 else 0.0
 
 
+def d_ci95(d: float, n1: int, n2: int) -> tuple[float, float]:
+    """Normal-approximation 95 % interval of Cohen's d (Hedges & Olkin's standard error).
+
+    Says which small effects are distinguishable from zero at this sample size.
+    """
+    se = np.sqrt((n1 + n2) / (n1 * n2) + d * d / (2 * (n1 + n2)))
+    return round(d - 1.96 * float(se), 3), round(d + 1.96 * float(se), 3)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     df = fer_measures("test", per_class=PER_CLASS)
@@ -60,12 +69,13 @@ def main() -> None:
         for a in proto:
             j = AU_NAMES.index(a)
             d = cohens_d(x[:, j], base[:, j])
-            row[a] = {"d": round(d, 3), "mean": round(float(x[:, j].mean()), 3),
+            row[a] = {"d": round(d, 3), "ci95": d_ci95(d, len(x), len(base)), "mean": round(float(x[:, j].mean()), 3),
                       "neutral_mean": round(float(base[:, j].mean()), 3)}
             all_d.append(d)
         table[cls] = row
     figures["cohens_d_vs_neutral"] = table
     figures["prototype_aus_with_positive_d"] = f"{sum(d > 0 for d in all_d)}/{len(all_d)}"
+    figures["prototype_aus_with_ci95_above_0"] = f"{sum(r['ci95'][0] > 0 for t in table.values() for r in t.values())}/{len(all_d)}"
     figures["prototype_aus_with_d_over_0.2"] = f"{sum(d > 0.2 for d in all_d)}/{len(all_d)}"
     figures["median_d"] = round(float(np.median(all_d)), 3)
     out = {

@@ -29,7 +29,7 @@ def fer_measures(split: str, per_class: int | None = None, seed: int = 0) -> pd.
 
     ``per_class`` samples at most that many faces per emotion (None: all).
     """
-    cache = CACHE / f"face_fer_measures_{split}_{per_class or 'all'}_{seed}_v1.parquet"
+    cache = CACHE / f"face_fer_measures_{split}_{per_class or 'all'}_{seed}_v2.parquet"  # v2: sclera_above replaced upper_lid
     if cache.exists():
         return pd.read_parquet(cache)
     import cv2

@@ -71,7 +71,11 @@ def face_expression(r: dict) -> list[Row]:
 def face_aus(r: dict) -> list[Row]:
     d = r["figures"]["cohens_d_vs_neutral"]
     cells = "; ".join(f"{cls}: " + ", ".join(f"{au} {v['d']:+.2f}" for au, v in aus.items()) for cls, aus in d.items())
-    return [("Face", "AU prototype effect size (Cohen's d vs neutral)", cells, "FER2013 test faces, meshed")]
+    f = r["figures"]
+    counts = f"; {f['prototype_aus_with_positive_d']} positive" if "prototype_aus_with_positive_d" in f else ""
+    if "prototype_aus_with_ci95_above_0" in f:
+        counts += f", {f['prototype_aus_with_ci95_above_0']} with the 95 % interval above 0"
+    return [("Face", "AU prototype effect size (Cohen's d vs neutral)", cells, "FER2013 test faces, meshed" + counts)]
 
 
 def face_micro(r: dict) -> list[Row]:

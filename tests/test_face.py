@@ -171,6 +171,22 @@ def test_micro_spotting_on_a_synthetic_series() -> None:
     assert spot_micro_expressions(0, t[::3], x[::3]) == []  # 8 frames/s: too slow to tell
 
 
+def test_micro_spotting_keeps_the_stronger_of_two_close_bumps() -> None:
+    """A weak twitch just before a real micro-expression must not hide it (strongest first)."""
+    t = np.arange(0, 5, 1 / 25)
+    x = np.random.default_rng(1).normal(0.2, 0.05, (len(t), len(AU_NAMES))).clip(0, 5)
+    weak = (t >= 2.0) & (t < 2.2)
+    for a in ("AU06", "AU10"):
+        x[weak, AU_NAMES.index(a)] += 4.5
+    strong = (t >= 2.44) & (t < 2.72)
+    for a in ("AU12", "AU06", "AU10", "AU14"):
+        x[strong, AU_NAMES.index(a)] += 5.0
+    spots = spot_micro_expressions(0, t, x)
+    assert len(spots) == 1 and 2.44 <= spots[0].apex < 2.72
+    alone = spot_micro_expressions(0, t, np.where(strong[:, None], 0.2, x))
+    assert len(alone) == 1 and 2.0 <= alone[0].apex < 2.2  # the twitch alone does pass the threshold
+
+
 def test_micro_expression_spliced_into_real_frames(pexels_clip: Path) -> None:
     """7 frames (0.29 s) of her smiling peak spliced into 3.8 s of her sustained crying face."""
     from affectlens.core.types import VideoFrame
@@ -221,3 +237,38 @@ def test_evidence_with_a_classifier_weights_probs_and_finds_the_peak(demo_dir: P
     assert evs and all(e.available and e.label == "happy" and e.model == "fake" for e in evs)
     assert all(0 < e.reliability <= 1 for e in evs)
     assert face.timeline()[0].expression["happy"] > 0.6
+
+
+def test_au_geometry_follows_the_muscle_not_the_squint(demo_dir: Path) -> None:
+    """Moving mesh points the way a muscle moves them changes that AU, and only in that sense.
+
+    AU05 reads the white above the iris: raising the upper lids raises it, while squinting
+    (lids and the iris's vertical extremes closing in, as the mesh draws them) must not. AU01
+    reads the inner brow plus the brow's obliquity, so lifting only the inner heads raises it.
+    """
+    from affectlens.modalities.face import aus
+
+    image = read_image(demo_dir / "multi_face.jpg")
+    det = FaceDetector()(image)[0]
+    lm = FaceMesher()(image, det).astype(np.float64)
+    rot, _, iod = aus.face_frame(lm)
+    up = -rot[:, 1] * iod  # one IOD towards the forehead, in camera space
+    k = {a: aus.AU_NAMES.index(a) for a in ("AU01", "AU05", "AU07")}
+
+    def scores(points: np.ndarray) -> np.ndarray:
+        return aus.geometry(points).scores
+
+    base = scores(lm)
+    raised = lm.copy()
+    raised[[159, 386]] += 0.03 * up
+    assert scores(raised)[k["AU05"]] > base[k["AU05"]] + 0.02
+    squint = lm.copy()
+    squint[[145, 374, 472, 477]] += 0.03 * up  # lower lids and the irises' bottom points rise
+    squint[[470, 475]] -= 0.02 * up  # the irises' top points are drawn down with the lids
+    assert scores(squint)[k["AU05"]] == pytest.approx(base[k["AU05"]], abs=1e-9)
+    assert scores(squint)[k["AU07"]] > base[k["AU07"]]
+    inner = lm.copy()
+    inner[[107, 66, 55, 65, 336, 296, 285, 295]] += 0.03 * up
+    assert scores(inner)[k["AU01"]] > base[k["AU01"]] + 0.05
+    with pytest.raises(ValueError, match="478"):
+        aus.geometry(lm[:468])

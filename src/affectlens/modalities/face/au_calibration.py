@@ -1,15 +1,15 @@
 """Population-neutral AU scores and AU intensity units (generated; do not edit by hand).
 
 Written by benchmarks/face_au_calibration.py from 2735 meshed FER2013 train faces
-(400 sampled per class, 396 neutral) on 2026-11-22.
+(400 sampled per class, 396 neutral) on 2026-12-03.
 Scores are in inter-ocular-distance units; see :mod:`.aus`.
 """
 
 NEUTRAL_SCORE: dict[str, float] = {
-    "AU01": 0.27553,
+    "AU01": 0.28800,
     "AU02": 0.26428,
     "AU04": -0.68447,
-    "AU05": 0.08171,
+    "AU05": -0.03718,
     "AU06": -0.40052,
     "AU07": -0.05731,
     "AU09": -0.63171,
@@ -26,10 +26,10 @@ NEUTRAL_SCORE: dict[str, float] = {
 }
 
 AU_UNIT: dict[str, float] = {
-    "AU01": 0.02790,
+    "AU01": 0.03478,
     "AU02": 0.02554,
     "AU04": 0.03320,
-    "AU05": 0.01082,
+    "AU05": 0.01330,
     "AU06": 0.02002,
     "AU07": 0.01012,
     "AU09": 0.02850,

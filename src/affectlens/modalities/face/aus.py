@@ -22,7 +22,11 @@ Pipeline per face and frame
    ``brow_inner``      eye line minus inner-brow height (brow points 107, 66, 55, 65 / 336, 296, 285, 295)
    ``brow_outer``      eye line minus outer-brow height (70, 63, 46, 53 / 300, 293, 276, 283)
    ``brow_gap``        horizontal gap between the inner brow heads (55 / 285)
-   ``upper_lid``       eye line minus upper-lid height (159 / 386)
+   ``sclera_above``    iris top minus upper-lid height (159 / 386): the white shown above the
+                       iris (< 0 where the lid covers it). Iris top = iris centre (468 / 473)
+                       minus the iris's *horizontal* radius (469-471 / 474-476), because the
+                       mesh pulls its top point down with a closing lid, which would make
+                       squinting read as a raised lid.
    ``lower_lid``       lower-lid height (145 / 374) minus eye line
    ``cheek``           upper-cheek height (50, 101, 118 / 280, 330, 347) minus eye line
    ``nose_wing``       nose-wing height (64, 98, 129 / 294, 327, 358) minus inner eye corner
@@ -40,10 +44,12 @@ Pipeline per face and frame
    so that it grows when the muscle acts:
 
    ====  ======================  =====================================================
-   AU01  inner brow raiser       ``+brow_inner``
+   AU01  inner brow raiser       ``+2 brow_inner - brow_outer``: the inner raise plus the
+                                 brow's obliquity (inner head above the outer part), which is
+                                 how AU1 shows when AU4 pulls the whole brow down (sadness)
    AU02  outer brow raiser       ``+brow_outer``
    AU04  brow lowerer            ``-brow_gap - 0.5 brow_inner - 0.5 brow_outer``
-   AU05  upper lid raiser        ``+upper_lid``
+   AU05  upper lid raiser        ``+sclera_above`` (FACS: white exposed above the iris)
    AU06  cheek raiser            ``-cheek`` (cheeks rise towards the eyes)
    AU07  lid tightener           ``-lower_lid`` (lower lid rises towards the eye line)
    AU09  nose wrinkler           ``-nose_wing``
@@ -92,15 +98,15 @@ AU_DESCRIPTIONS: dict[str, str] = {
 }
 
 MEASURES: tuple[str, ...] = (
-    "brow_inner", "brow_outer", "brow_gap", "upper_lid", "lower_lid", "cheek", "nose_wing",
+    "brow_inner", "brow_outer", "brow_gap", "sclera_above", "lower_lid", "cheek", "nose_wing",
     "upper_lip", "corner_lift", "mouth_width", "chin", "lip_thickness", "lip_gap", "jaw", "eye_aperture",
 )
 
 AU_DEFINITIONS: dict[str, dict[str, float]] = {
-    "AU01": {"brow_inner": 1.0},
+    "AU01": {"brow_inner": 2.0, "brow_outer": -1.0},
     "AU02": {"brow_outer": 1.0},
     "AU04": {"brow_gap": -1.0, "brow_inner": -0.5, "brow_outer": -0.5},
-    "AU05": {"upper_lid": 1.0},
+    "AU05": {"sclera_above": 1.0},
     "AU06": {"cheek": -1.0},
     "AU07": {"lower_lid": -1.0},
     "AU09": {"nose_wing": -1.0},
@@ -153,6 +159,11 @@ def _mean(p: np.ndarray, idx: tuple[int, ...]) -> np.ndarray:
     return p[list(idx)].mean(axis=0)
 
 
+def _iris_radius(q: np.ndarray, i: int, j: int) -> float:
+    """Half the distance between an iris's two horizontal extremes (lids do not cover them)."""
+    return float(np.linalg.norm(q[i, :2] - q[j, :2])) / 2
+
+
 def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Rotation ``[3, 3]`` (columns: the face's x, y, z axes in camera space), origin and IOD."""
     p = landmarks.astype(np.float64)
@@ -177,7 +188,9 @@ def head_pose(rotation: np.ndarray) -> tuple[float, float, float]:
 
 
 def geometry(landmarks: np.ndarray) -> Geometry:
-    """Pose, scale and the raw :data:`MEASURES` of one mesh ``[478, 3]`` (or ``[468, 3]``)."""
+    """Pose, scale and the raw :data:`MEASURES` of one mesh ``[478, 3]`` (with the irises)."""
+    if landmarks.shape[0] < 478:
+        raise ValueError(f"geometry needs the 478-point mesh with irises, got {landmarks.shape[0]} points")
     rot, origin, iod = face_frame(landmarks)
     q = (landmarks.astype(np.float64) - origin) @ rot / max(iod, 1e-9)  # frontal, IOD units
     y = q[:, 1]
@@ -191,7 +204,8 @@ def geometry(landmarks: np.ndarray) -> Geometry:
         "brow_inner": both(line_r - _mean(q, _R_BROW_IN)[1], line_l - _mean(q, _L_BROW_IN)[1]),
         "brow_outer": both(line_r - _mean(q, _R_BROW_OUT)[1], line_l - _mean(q, _L_BROW_OUT)[1]),
         "brow_gap": q[285, 0] - q[55, 0],
-        "upper_lid": both(line_r - y[159], line_l - y[386]),
+        "sclera_above": both(y[468] - _iris_radius(q, 469, 471) - y[159],
+                             y[473] - _iris_radius(q, 474, 476) - y[386]),
         "lower_lid": both(y[145] - line_r, y[374] - line_l),
         "cheek": both(_mean(q, _R_CHEEK)[1] - line_r, _mean(q, _L_CHEEK)[1] - line_l),
         "nose_wing": both(_mean(q, _R_WING)[1] - y[133], _mean(q, _L_WING)[1] - y[362]),

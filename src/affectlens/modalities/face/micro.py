@@ -13,8 +13,10 @@ source of false spots). A frame's *strength* is the sum of the positive contrast
 trigger AUs: a real expression moves several AUs at once, mesh jitter and single-feature
 twitches move one. On spliced real frames (``benchmarks/face_micro.py``) the strength inside
 inserted expressions was 12-24 and at most 6.3 elsewhere in a crying face, hence the default
-``threshold`` of 8. Frames whose strength passes it and is a local maximum become apexes; onset and offset are where the leading AU falls back below half of its
-rise; spots longer than ``max_duration`` are dropped.
+``threshold`` of 8. Frames whose strength passes it and is a local maximum become apexes, the
+strongest first: a weaker apex within two half-windows of a stronger one is dropped. Onset and
+offset are where the leading AU falls back below half of its rise; spots longer than
+``max_duration`` are dropped.
 
 Blinks (AU45) and lips parting / jaw drop (AU25, AU26), which move fast during normal speech and
 blinking, are never the trigger of a spot (they may be listed with one). The series needs the
@@ -87,13 +89,13 @@ def spot_micro_expressions(
     strength = np.where(trigger, np.clip(contrast, 0.0, None), 0.0).sum(axis=1)
     lead = np.where(trigger, contrast, -np.inf).argmax(axis=1)
 
+    # Non-maximum suppression, strongest first: within 2 half-windows only the strongest apex
+    # stands (in time order, a weak twitch just before a real expression would hide it).
+    candidates = [i for i in range(h, n - h)
+                  if strength[i] >= threshold and strength[i] >= strength[max(0, i - h): i + h + 1].max()]
     spots: list[MicroExpression] = []
-    last_apex = -np.inf
-    for i in range(h, n - h):
-        s = strength[i]
-        if s < threshold or s < strength[max(0, i - h): i + h + 1].max():
-            continue
-        if t[i] - last_apex < 2 * half_window:
+    for i in sorted(candidates, key=lambda c: -strength[c]):
+        if any(abs(t[i] - s.apex) < 2 * half_window for s in spots):
             continue
         k = lead[i]
         level = max(before[i, k], after[i, k])
@@ -111,5 +113,4 @@ def spot_micro_expressions(
         # intensity: the leading AU's rise above its surroundings, on the 0..5 AU scale
         spots.append(MicroExpression(face_id=face_id, onset=onset, apex=float(t[i]), offset=offset,
                                      aus=listed, intensity=round(float(contrast[i, k]), 3)))
-        last_apex = t[i]
-    return spots
+    return sorted(spots, key=lambda s: s.apex)
