@@ -66,7 +66,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from face_expression_data import load_cache  # noqa: E402
+from face_expression_data import load_cache, split_train_val  # noqa: E402
 
 from affectlens.core.data import REPO_ROOT  # noqa: E402
 from affectlens.core.labels import LABELS  # noqa: E402
@@ -267,18 +267,6 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         x0 = int(torch.randint(0, s - w, (1,), generator=gen))
         x[i, :, y0:y0 + h, x0:x0 + w] = float(torch.rand(1, generator=gen))
     return x.clamp(0.0, 1.0)
-
-
-def split_train_val(labels: np.ndarray, frac: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified indices (train, val) of the train split."""
-    rng = np.random.default_rng(seed)
-    val = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        val.append(idx[: int(round(frac * len(idx)))])
-    val_idx = np.sort(np.concatenate(val))
-    return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
 
 
 @torch.no_grad()

@@ -94,6 +94,18 @@ def build_cache(path: Path = CACHE) -> Path:
     return path
 
 
+def split_train_val(labels: np.ndarray, frac: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified indices (train, val) of the train split."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        val.append(idx[: int(round(frac * len(idx)))])
+    val_idx = np.sort(np.concatenate(val))
+    return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
+
+
 def load_cache(path: Path = CACHE) -> dict[str, np.ndarray]:
     """The cached arrays, built on first use."""
     if not path.is_file():
