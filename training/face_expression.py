@@ -66,7 +66,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from face_expression_data import load_cache, split_train_val  # noqa: E402
+from face_expression_data import load_cache, read_teacher, split_train_val  # noqa: E402
 
 from affectlens.core.data import REPO_ROOT  # noqa: E402
 from affectlens.core.labels import LABELS  # noqa: E402
@@ -191,16 +191,6 @@ def load_onnx_weights(model: ExpressionNet, onnx_path: Path | bytes, crops: np.n
             norm.bias.copy_(mean + b)
             norm.running_mean.copy_(mean)
             norm.running_var.copy_(var)
-
-
-def read_teacher(spec: str) -> bytes:
-    """The bytes of a teacher ONNX file: ``REV:PATH`` is read from git, anything else from disk."""
-    import subprocess
-
-    if ":" in spec and not Path(spec).exists():
-        return subprocess.run(["git", "-C", str(REPO_ROOT), "show", spec], check=True,
-                              capture_output=True).stdout
-    return Path(spec).read_bytes()
 
 
 def load_teachers(specs: list[str], crops: np.ndarray) -> tuple[list[nn.Module], list[dict]]:

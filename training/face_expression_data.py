@@ -9,6 +9,10 @@ framed the FER2013 way, which is what ``crop_face`` reproduces.
 The zip is read directly (never extracted); the result is cached in
 ``work_data/fer2013_crops.npz`` (gitignored) because detection takes about a minute.
 
+It also holds what training and the benchmarks share without torch: the validation split
+every release was selected on (:func:`split_train_val`) and reading an earlier release's
+files from git (:func:`read_teacher`).
+
 Usage::
 
     python training/face_expression_data.py   # builds the cache and logs the detection rate
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -104,6 +109,14 @@ def split_train_val(labels: np.ndarray, frac: float = 0.1, seed: int = 0) -> tup
         val.append(idx[: int(round(frac * len(idx)))])
     val_idx = np.sort(np.concatenate(val))
     return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
+
+
+def read_teacher(spec: str) -> bytes:
+    """The bytes of a model file: ``REV:PATH`` is read from git (an earlier release), anything else from disk."""
+    if ":" in spec and not Path(spec).exists():
+        return subprocess.run(["git", "-C", str(REPO_ROOT), "show", spec], check=True,
+                              capture_output=True).stdout
+    return Path(spec).read_bytes()
 
 
 def load_cache(path: Path = CACHE) -> dict[str, np.ndarray]:

@@ -92,7 +92,7 @@ def spot_micro_expressions(
     # Non-maximum suppression, strongest first: within 2 half-windows only the strongest apex
     # stands (in time order, a weak twitch just before a real expression would hide it).
     candidates = [i for i in range(h, n - h)
-                  if strength[i] >= threshold and strength[i] >= strength[max(0, i - h): i + h + 1].max()]
+                  if strength[i] >= threshold and strength[i] >= strength[i - h: i + h + 1].max()]
     spots: list[MicroExpression] = []
     for i in sorted(candidates, key=lambda c: -strength[c]):
         if any(abs(t[i] - s.apex) < 2 * half_window for s in spots):
