@@ -317,3 +317,38 @@ def test_a_student_of_an_uncommitted_wide_teacher_says_how_to_build_the_teacher(
     assert steps.count("python training/face_expression_data.py") == 1  # shared steps run once
     assert "--widths 64,128,256,512" in steps[1] and "--out" not in steps[-1]
     assert steps[-1].endswith("--init src/affectlens/models/face-expression/face_expression.onnx")
+
+
+def test_an_interrupted_training_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """--stop-after then --resume gives the weights of an uninterrupted run; another recipe is refused."""
+    torch = pytest.importorskip("torch")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    import face_expression as fe
+
+    rng = np.random.default_rng(0)
+    n = 700
+    fake = {"crops": rng.integers(0, 256, (n, CROP_SIZE, CROP_SIZE), dtype=np.uint8),
+            "labels": np.arange(n) % 7, "split": np.array(["train"] * n)}
+    monkeypatch.setattr(fe, "load_cache", lambda: fake)
+
+    def run(work, *extra):
+        argv = ["--epochs", "3", "--batch", "64", "--widths", "4,8", "--stem", "4", "--precision", "fp32",
+                "--threads", "1", "--mixup", "0.2", "--limit", "256", "--work", str(work), *extra]
+        return fe.train(fe.build_parser().parse_args(argv))
+
+    assert run(tmp_path / "whole")
+    assert not run(tmp_path / "parts", "--stop-after", "1")
+    assert not run(tmp_path / "parts", "--stop-after", "1", "--resume")
+    assert run(tmp_path / "parts", "--resume")
+    whole = torch.load(tmp_path / "whole" / "smoke" / "last.pt")
+    parts = torch.load(tmp_path / "parts" / "smoke" / "last.pt")
+    assert parts["epoch"] == 3 and [h["epoch"] for h in parts["history"]] == [1, 2, 3]
+    for name, value in whole["model"].items():
+        torch.testing.assert_close(parts["model"][name], value, rtol=0, atol=1e-6, msg=name)
+    assert parts["cycles"][-1]["best_epoch"] == whole["cycles"][-1]["best_epoch"]
+    with pytest.raises(SystemExit, match="lr"):
+        run(tmp_path / "parts", "--resume", "--lr", "0.01")
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        run(tmp_path / "none", "--resume")

@@ -46,6 +46,11 @@ Usage::
 
 Every epoch writes ``last.pt`` to ``--work`` (``work_data/face_expression``; and ``best.pt`` by
 validation accuracy), so a run can be stopped early and still exported with ``--export-only``.
+``last.pt`` also holds the optimizer, the schedule's position and the random generators, so the
+same command with ``--resume`` continues a killed run exactly (weights equal to an uninterrupted
+run's); ``--stop-after N`` trains N more epochs and stops, which splits a schedule longer than one
+sitting (hours of fp32 on 2 cores) into parts. The validation split is the same for every
+``--seed``, so models from different seeds are compared and averaged on the same held-out faces.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import sys
 import time
@@ -308,7 +314,8 @@ def bf16_is_native() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def train(args: argparse.Namespace) -> None:
+def train(args: argparse.Namespace) -> bool:
+    """Train (or with ``--resume`` continue) one cycle; False when ``--stop-after`` ended it early."""
     torch.set_num_threads(args.threads)
     if args.precision == "bf16" and not bf16_is_native():
         log.warning("this CPU has no AVX512-BF16/AMX: bf16 autocast is emulated, about 12x slower "
@@ -317,15 +324,21 @@ def train(args: argparse.Namespace) -> None:
     data = load_cache()
     is_train = data["split"] == "train"
     x_all, y_all = data["crops"][is_train], data["labels"][is_train]
-    tr, va = split_train_val(y_all, seed=args.seed)
+    tr, va = split_train_val(y_all)  # one split whatever --seed: releases are compared and averaged on it
     if args.limit:  # smoke runs only
         tr = tr[np.random.default_rng(args.seed).permutation(len(tr))[: args.limit]]
     x_tr, y_tr, x_va, y_va = x_all[tr], y_all[tr], x_all[va], y_all[va]
     log.info("train %d, validation %d (held out from FER2013 train)", len(tr), len(va))
 
+    out = args.work / "smoke" if args.limit else args.work  # a smoke run never replaces a real run's checkpoints
+    resumed = load_resumable(out / "last.pt", args) if args.resume else None
     model = ExpressionNet(widths=tuple(args.widths), stem=args.stem)
     earlier: list[dict] = []  # the training cycles the starting point went through
-    if args.init.endswith(".onnx"):  # continue from an exported model (a fresh checkout has no .pt)
+    if resumed is not None:  # the interrupted run's own weights; its start is in its cycles
+        model = checkpoint_net(resumed)
+        earlier = resumed["cycles"][:-1]
+        log.info("resuming %s after epoch %d of %d", out / "last.pt", resumed["epoch"], args.epochs)
+    elif args.init.endswith(".onnx"):  # continue from an exported model (a fresh checkout has no .pt)
         model = net_from_onnx(Path(args.init), x_tr[:4096])
         earlier = earlier_cycles(Path(args.init).parent / "card.json")
         log.info("initialised from %s, validation accuracy %.4f", args.init,
@@ -360,11 +373,18 @@ def train(args: argparse.Namespace) -> None:
     gen = torch.Generator().manual_seed(args.seed)
     x_tr_t = torch.from_numpy(x_tr)
     y_tr_t = torch.from_numpy(y_tr)
-    out = args.work / "smoke" if args.limit else args.work  # a smoke run never replaces a real run's checkpoints
     out.mkdir(parents=True, exist_ok=True)
     mix_rng = np.random.default_rng(args.seed)  # mixup's blend weights
-    best, step, history = -1.0, 0, []
-    for epoch in range(args.epochs):
+    best, best_epoch, step, history, first = -1.0, 0, 0, [], 0
+    if resumed is not None:
+        opt.load_state_dict(resumed["optimizer"])
+        gen.set_state(resumed["rng"]["augment"])
+        mix_rng.bit_generator.state = resumed["rng"]["mixup"]
+        torch.set_rng_state(resumed["rng"]["torch"])  # dropout
+        best, best_epoch, step = resumed["best"], resumed["best_epoch"], resumed["step"]
+        history, first = resumed["history"], resumed["epoch"]
+    last = min(args.epochs, first + args.stop_after) if args.stop_after else args.epochs
+    for epoch in range(first, last):
         model.train()
         t0 = time.time()
         perm = torch.randperm(len(tr), generator=gen)
@@ -403,14 +423,48 @@ def train(args: argparse.Namespace) -> None:
                         "val_acc": acc, "seconds": time.time() - t0})
         log.info("epoch %d/%d loss %.3f train %.3f val %.4f (%.0f s)", epoch + 1, args.epochs,
                  run_loss / seen, run_correct / seen, acc, time.time() - t0)
+        if acc > best:
+            best, best_epoch = acc, epoch + 1
         state = {"model": model.state_dict(), "architecture": model.architecture, "epoch": epoch + 1,
                  "val_acc": acc, "history": history,
-                 "cycles": [*earlier, this_cycle(args, epoch + 1, teacher_records)]}
-        torch.save(state, out / "last.pt")
-        if acc > best:
-            best = acc
-            torch.save(state, out / "best.pt")
-    (out / "history.json").write_text(json.dumps(history, indent=1))
+                 "cycles": [*earlier, this_cycle(args, best_epoch, teacher_records)],
+                 # what --resume needs to continue exactly where this epoch ended
+                 "recipe": recipe(args), "optimizer": opt.state_dict(), "step": step, "best": best, "best_epoch": best_epoch,
+                 "rng": {"augment": gen.get_state(), "mixup": mix_rng.bit_generator.state,
+                         "torch": torch.get_rng_state()}}
+        if best_epoch == epoch + 1:
+            save_atomically(state, out / "best.pt")
+        save_atomically(state, out / "last.pt")  # after best.pt: a resumed run always finds the best so far
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+    return last == args.epochs
+
+
+def save_atomically(state: dict, path: Path) -> None:
+    """Write a checkpoint so that a run killed mid-write leaves the previous one intact."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def recipe(args: argparse.Namespace) -> dict:
+    """The settings a resumed run must share with the interrupted one (the schedule depends on them)."""
+    keys = ("epochs", "batch", "lr", "wd", "smoothing", "seed", "init", "teacher", "kd_weight",
+            "kd_temp", "mixup", "warmup", "limit", "widths", "stem")
+    return {k: list(v) if isinstance(v, tuple | list) else v for k, v in vars(args).items() if k in keys}
+
+
+def load_resumable(path: Path, args: argparse.Namespace) -> dict:
+    """The checkpoint of an interrupted run, refused if this command's recipe differs from its own."""
+    if not path.is_file():
+        raise SystemExit(f"--resume: no checkpoint at {path}")
+    ckpt = torch.load(path, map_location="cpu")
+    saved = ckpt.get("recipe")
+    if saved is None:
+        raise SystemExit(f"--resume: {path} was written before runs could be resumed; start a new run")
+    changed = {k: (saved.get(k), v) for k, v in recipe(args).items() if saved.get(k) != v}
+    if changed:
+        raise SystemExit(f"--resume: the command differs from the interrupted run in {changed} (saved, now)")
+    return ckpt
 
 
 def checkpoint_net(ckpt: dict) -> ExpressionNet:
@@ -470,7 +524,7 @@ def export(args: argparse.Namespace) -> None:
     data = load_cache()
     is_train = data["split"] == "train"
     y_all = data["labels"][is_train]
-    _, va = split_train_val(y_all, seed=args.seed)
+    _, va = split_train_val(y_all)
     x_va, y_va = data["crops"][is_train][va], y_all[va]
     val_plain = float((predict_probs(model, x_va).argmax(1) == y_va).mean())
     val_flip = float((predict_probs(model, x_va, flip=True).argmax(1) == y_va).mean())
@@ -536,7 +590,7 @@ def _widths(text: str) -> tuple[int, ...]:
     return tuple(int(w) for w in text.split(","))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=32)
     parser.add_argument("--batch", type=int, default=128)
@@ -557,6 +611,10 @@ def main() -> None:
     parser.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a); 0 turns it off")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up epochs")
     parser.add_argument("--limit", type=int, default=0, help="train on this many images (smoke runs)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run checkpointed in --work/last.pt (same command, same schedule)")
+    parser.add_argument("--stop-after", type=int, default=0,
+                        help="train this many more epochs of the schedule, then stop (resume later)")
     parser.add_argument("--export-only", action="store_true", help="export a checkpoint, do not train")
     parser.add_argument("--checkpoint", default="best.pt", help="checkpoint file in --work")
     parser.add_argument("--widths", type=_widths, default=DEFAULT_WIDTHS,
@@ -565,10 +623,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=WORK, help="checkpoint folder")
     parser.add_argument("--out", type=Path, default=MODEL_DIR,
                         help="export folder (default: the shipped model; a teacher goes elsewhere)")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if not args.export_only:
-        train(args)
+    if not args.export_only and not train(args):
+        log.info("stopped before the schedule's end: continue with the same command and --resume")
+        return
     if args.limit:
         log.info("smoke run (--limit): not exported, the shipped model is unchanged")
         return
