@@ -381,8 +381,10 @@ def train(args: argparse.Namespace) -> bool:
         gen.set_state(resumed["rng"]["augment"])
         mix_rng.bit_generator.state = resumed["rng"]["mixup"]
         torch.set_rng_state(resumed["rng"]["torch"])  # dropout
-        best, best_epoch, step = resumed["best"], resumed["best_epoch"], resumed["step"]
         history, first = resumed["history"], resumed["epoch"]
+        step = first * steps_per_epoch
+        best_epoch = 1 + int(np.argmax([h["val_acc"] for h in history]))  # the first best, as ``acc > best``
+        best = history[best_epoch - 1]["val_acc"]
     last = min(args.epochs, first + args.stop_after) if args.stop_after else args.epochs
     for epoch in range(first, last):
         model.train()
@@ -429,7 +431,7 @@ def train(args: argparse.Namespace) -> bool:
                  "val_acc": acc, "history": history,
                  "cycles": [*earlier, this_cycle(args, best_epoch, teacher_records)],
                  # what --resume needs to continue exactly where this epoch ended
-                 "recipe": recipe(args), "optimizer": opt.state_dict(), "step": step, "best": best, "best_epoch": best_epoch,
+                 "recipe": recipe(args), "optimizer": opt.state_dict(),
                  "rng": {"augment": gen.get_state(), "mixup": mix_rng.bit_generator.state,
                          "torch": torch.get_rng_state()}}
         if best_epoch == epoch + 1:
