@@ -71,12 +71,13 @@ def main() -> None:
     result = {
         "benchmark": "face_expression",
         "model": card.name,
-        "model_sha256": next(iter(card.files.values())),
+        "model_sha256": {file: card.files[file] for file in clf.members_},  # one network per ensemble member
         "data": "FER2013 test split (PublicTest + PrivateTest), 7,178 faces",
         "n": int(len(y)),
         "crops": "MediaPipe detection (model_selection=0, conf 0.3) on 192x192 upscale + crop_face; "
                  f"face found in {100 * data['found'][test].mean():.2f} %, whole image otherwise",
         "tta_flip": clf.flip_,
+        "passes_per_face": len(clf.members_) * (2 if clf.flip_ else 1),
         "accuracy": round(float(accuracy_score(y, pred)), 4),
         "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
         "per_class_f1": {k: round(float(v), 4) for k, v in zip(LABELS, per_class, strict=True)},

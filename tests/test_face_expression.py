@@ -130,7 +130,7 @@ def test_crop_reproduces_fer2013_framing(shared_data):
 
 def test_classifier_init_loads_nothing():
     clf = ExpressionClassifier("no-such-model")
-    assert not hasattr(clf, "session_")
+    assert not hasattr(clf, "sessions_")
     with pytest.raises(ModelError):
         clf.predict(np.zeros((1, CROP_SIZE, CROP_SIZE), np.float32))
 
@@ -215,6 +215,35 @@ def test_softmax_order_and_flip_averaging(tmp_path):
     assert ExpressionClassifier(str(folder)).predict(crop)[0] == pytest.approx(flipped)  # card's tta_flip
     mirrored = ExpressionClassifier(str(folder), flip=False).predict(crop[..., ::-1].copy())[0]
     np.testing.assert_allclose(flipped, (no_flip + mirrored) / 2, atol=1e-6)
+
+
+def test_an_ensemble_card_averages_its_members_softmax(tmp_path):
+    a = _constant_model(tmp_path / "a", [0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    b = _constant_model(tmp_path / "b", [0.0, 0.0, 3.0, 0.0, 1.0, 0.0, 0.0])
+    both = tmp_path / "both"
+    both.mkdir()
+    for name, folder in (("a.onnx", a), ("b.onnx", b)):
+        (both / name).write_bytes((folder / "m.onnx").read_bytes())
+    card = json.loads((a / "card.json").read_text())
+    card["files"] = {n: hashlib.sha256((both / n).read_bytes()).hexdigest() for n in ("a.onnx", "b.onnx")}
+    card["members"] = ["a.onnx", "b.onnx"]
+    (both / "card.json").write_text(json.dumps(card))
+    crop = np.zeros((2, CROP_SIZE, CROP_SIZE), np.float32)
+    crop[0, :, : CROP_SIZE // 2] = 1.0
+    for flip in (False, True):
+        mean = (ExpressionClassifier(str(a), flip=flip).predict(crop)
+                + ExpressionClassifier(str(b), flip=flip).predict(crop)) / 2
+        np.testing.assert_allclose(ExpressionClassifier(str(both), flip=flip).predict(crop), mean, atol=1e-6)
+    # a card with two networks must say which are members; a member must be a checked file
+    for bad in (None, ["a.onnx", "c.onnx"], []):
+        if bad is None:
+            card.pop("members")
+        else:
+            card["members"] = bad
+        (both / "card.json").write_text(json.dumps(card))
+        get_card.cache_clear()
+        with pytest.raises(ModelError):
+            ExpressionClassifier(str(both)).predict(crop)
 
 
 @pytest.mark.data
@@ -352,3 +381,34 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(tmp_path, monkeypa
         run(tmp_path / "parts", "--resume", "--lr", "0.01")
     with pytest.raises(SystemExit, match="no checkpoint"):
         run(tmp_path / "none", "--resume")
+
+
+def test_assembled_ensemble_folder_loads_and_keeps_each_members_history(tmp_path):
+    """training/face_expression_ensemble.py writes a folder the classifier averages; cycles stay per member."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from face_expression_ensemble import assemble, read_member
+
+    members = [_constant_model(tmp_path / "a", [0.0, 2.0, 0, 0, 0, 0, 1.0]),
+               _constant_model(tmp_path / "b", [0.0, 0, 3.0, 0, 1.0, 0, 0])]
+    for i, folder in enumerate(members):
+        card = json.loads((folder / "card.json").read_text())
+        card.update(cycles=[{"epochs": 10 + i, "lr": 0.05, "init": None}], retrain=f"python train.py --seed {i}")
+        (folder / "card.json").write_text(json.dumps(card))
+    cards = [read_member(m) for m in members]
+    out = tmp_path / "ensemble"
+    assemble(members, cards, out, tta_flip=False, metrics={"fer2013_test_accuracy": 0.5}, validation={})
+    crop = np.random.default_rng(0).random((3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    mean = np.mean([ExpressionClassifier(str(m), flip=False).predict(crop) for m in members], axis=0)
+    np.testing.assert_allclose(ExpressionClassifier(str(out)).predict(crop), mean, atol=1e-6)
+    card = json.loads((out / "card.json").read_text())
+    assert card["members"] == ["face_expression.onnx", "face_expression_1.onnx"]
+    assert card["retrain"].startswith("python train.py --seed 0 && python train.py --seed 1 && ")
+    with pytest.raises(SystemExit, match="already an ensemble"):  # members are single networks
+        read_member(out)
+    pytest.importorskip("torch")
+    from face_expression import earlier_cycles
+
+    assert earlier_cycles(out / "face_expression_1.onnx")[0]["epochs"] == 11
+    assert earlier_cycles(members[0] / "m.onnx")[0]["epochs"] == 10

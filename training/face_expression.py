@@ -278,11 +278,16 @@ def predict_probs(model: nn.Module, x: np.ndarray, flip: bool = False, batch: in
     return np.concatenate(out)
 
 
-def earlier_cycles(card_path: Path) -> list[dict]:
-    """The training cycles recorded in an exported model's card (one plain run for old cards)."""
+def earlier_cycles(onnx_path: Path) -> list[dict]:
+    """The training cycles recorded in the card beside an exported model (one plain run for old cards).
+
+    In an ensemble's folder (``training/face_expression_ensemble.py``) they are the member's cycles.
+    """
+    card_path = Path(onnx_path).parent / "card.json"
     if not card_path.is_file():
         return []
     card = json.loads(card_path.read_text())
+    card = card.get("member_cards", {}).get(Path(onnx_path).name, card)
     if card.get("cycles"):
         return card["cycles"]
     # cards before cycles were recorded: "epochs" was the best epoch, the schedule's length is in "retrain"
@@ -340,7 +345,7 @@ def train(args: argparse.Namespace) -> bool:
         log.info("resuming %s after epoch %d of %d", out / "last.pt", resumed["epoch"], args.epochs)
     elif args.init.endswith(".onnx"):  # continue from an exported model (a fresh checkout has no .pt)
         model = net_from_onnx(Path(args.init), x_tr[:4096])
-        earlier = earlier_cycles(Path(args.init).parent / "card.json")
+        earlier = earlier_cycles(Path(args.init))
         log.info("initialised from %s, validation accuracy %.4f", args.init,
                  float((predict_probs(model, x_va).argmax(1) == y_va).mean()))
     elif args.init:  # continue from an earlier run with a fresh (shorter) schedule

@@ -2,6 +2,9 @@
 
 The model is the shipped ``face-expression`` ONNX network (a compact CNN trained on FER2013
 with ``training/face_expression.py``; see its model card for data, licence and test figures).
+A card may list several networks under ``members``: they form an ensemble whose probabilities
+are the mean of the members' softmax outputs (independently trained nets err on different
+faces, so their average is more accurate than any one of them, at the cost of one pass each).
 It takes the crops that :func:`affectlens.modalities.face.crop.crop_face` makes, so training
 and run time see faces framed the same way. Loading goes through the model registry, which
 checks the file's sha256; nothing is loaded until the first :meth:`ExpressionClassifier.predict`.
@@ -26,6 +29,23 @@ log = logging.getLogger(__name__)
 MODEL_NAME: str = "face-expression"
 
 
+def _members(card) -> tuple[str, ...]:
+    """The ONNX files whose softmax outputs are averaged: the card's ``members``, else its one file."""
+    members = card.extra.get("members")
+    if members is None:
+        onnx_files = [f for f in card.files if f.endswith(".onnx")]
+        if len(onnx_files) != 1:
+            raise ModelError(f"model {card.name!r} has ONNX files {onnx_files}; its card must list "
+                             "the ensemble's 'members'")
+        return (onnx_files[0],)
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+        raise ModelError(f"model {card.name!r}: 'members' must be a non-empty list of file names")
+    missing = [m for m in members if m not in card.files]
+    if missing:
+        raise ModelError(f"model {card.name!r} lists members {missing} that are not among its checked files")
+    return tuple(members)
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -43,7 +63,7 @@ class ExpressionClassifier:
         Crops per onnxruntime call; bounds memory for long videos, large enough to amortise
         the per-call overhead.
     flip : bool or None, default=None
-        Average the predictions of each crop and its mirror image. ``None`` follows the model
+        Average the predictions of each crop and its mirror image (for every ensemble member). ``None`` follows the model
         card's ``tta_flip``, which the training script sets only when it helped on validation.
     threads : int or None, default=None
         onnxruntime intra-op threads (None: up to 2, the target machine).
@@ -70,8 +90,8 @@ class ExpressionClassifier:
 
     # -- lazy state -------------------------------------------------------------------------
 
-    def _load(self):
-        if getattr(self, "session_", None) is None:
+    def _load(self) -> None:
+        if getattr(self, "sessions_", None) is None:
             card = get_card(str(self.model))
             if tuple(card.labels) != LABELS:
                 # Cards list labels in the shared order; a card in a dataset's native order would
@@ -87,9 +107,9 @@ class ExpressionClassifier:
             self.card_ = card
             self.crop_size_ = size
             self.flip_ = bool(card.extra.get("tta_flip", False)) if self.flip is None else bool(self.flip)
-            self.session_ = onnx_session(str(self.model), None, self.threads)
-            self.input_name_ = self.session_.get_inputs()[0].name
-        return self.session_
+            self.members_ = _members(card)
+            self.sessions_ = [onnx_session(str(self.model), file, self.threads) for file in self.members_]
+            self.input_names_ = [s.get_inputs()[0].name for s in self.sessions_]
 
     @property
     def crop_size(self) -> int:
@@ -119,7 +139,7 @@ class ExpressionClassifier:
             crops = crops[None]
         if crops.ndim == 4 and crops.shape[1] == 1:
             crops = crops[:, 0]
-        session = self._load()
+        self._load()
         s = self.crop_size_
         if crops.ndim != 3 or crops.shape[1:] != (s, s):
             raise ValueError(f"crops must have shape (N, {s}, {s}); got {crops.shape}")
@@ -130,11 +150,10 @@ class ExpressionClassifier:
         out = np.empty((len(crops), len(LABELS)), np.float32)
         for i in range(0, len(crops), self.batch_size):
             batch = np.ascontiguousarray(crops[i:i + self.batch_size, None])
-            probs = _softmax(session.run(None, {self.input_name_: batch})[0])
-            if self.flip_:
-                mirrored = np.ascontiguousarray(batch[..., ::-1])
-                probs = 0.5 * (probs + _softmax(session.run(None, {self.input_name_: mirrored})[0]))
-            out[i:i + len(batch)] = probs
+            views = [batch, np.ascontiguousarray(batch[..., ::-1])] if self.flip_ else [batch]
+            probs = [_softmax(session.run(None, {name: view})[0])
+                     for session, name in zip(self.sessions_, self.input_names_, strict=True) for view in views]
+            out[i:i + len(batch)] = np.mean(probs, axis=0)
         return out
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
