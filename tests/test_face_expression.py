@@ -299,6 +299,7 @@ def test_retrain_command_replays_every_cycle_as_it_ran():
     cycles = [{"epochs": 22, "lr": 0.05, "init": None},  # an old cycle: no precision recorded, ran in fp32
               {"epochs": 150, "lr": 0.04, "init": "x.onnx", "precision": "bf16"}]
     first, second = retrain_command(cycles).split(" && ")[1:]
+    assert retrain_command([{"epochs": 9, "lr": 0.05, "init": None, "seed": 3}]).endswith("--seed 3")
     assert first.endswith("--epochs 22 --precision fp32")
     assert "--precision" not in second and "--lr 0.04" in second
     assert second.endswith("--init src/affectlens/models/face-expression/face_expression.onnx")
@@ -399,6 +400,7 @@ def test_assembled_ensemble_folder_loads_and_keeps_each_members_history(tmp_path
     cards = [read_member(m) for m in members]
     out = tmp_path / "ensemble"
     assemble(members, cards, out, tta_flip=False, metrics={"fer2013_test_accuracy": 0.5}, validation={})
+    assert out.stat().st_mode & 0o777 == 0o755
     crop = np.random.default_rng(0).random((3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
     mean = np.mean([ExpressionClassifier(str(m), flip=False).predict(crop) for m in members], axis=0)
     np.testing.assert_allclose(ExpressionClassifier(str(out)).predict(crop), mean, atol=1e-6)

@@ -307,6 +307,8 @@ def this_cycle(args: argparse.Namespace, best_epoch: int, teachers: list[dict] |
                      kd_weight=args.kd_weight, kd_temp=args.kd_temp)
     if args.mixup:
         cycle["mixup"] = args.mixup
+    if args.seed:
+        cycle["seed"] = args.seed  # an independent ensemble member differs from the others only by it
     return cycle
 
 
@@ -514,6 +516,8 @@ def retrain_command(cycles: list[dict], out: Path = MODEL_DIR, work: Path = WORK
             cmd += f" --kd-weight {c['kd_weight']} --kd-temp {c['kd_temp']}"
         if c.get("mixup"):
             cmd += f" --mixup {c['mixup']}"
+        if c.get("seed"):
+            cmd += f" --seed {c['seed']}"
         if i > 0:
             cmd += f" --init {_rel(out)}/{ONNX_NAME}"
         steps.append(cmd + where)

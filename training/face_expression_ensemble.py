@@ -95,6 +95,7 @@ def assemble(members: list[Path], cards: list[dict], out: Path, tta_flip: bool, 
     names = member_file_names(len(members))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is read by everyone
     for folder, card, name in zip(members, cards, names, strict=True):
         (src,) = [f for f in card["files"] if f.endswith(".onnx")]
         shutil.copyfile(folder / src, tmp / name)

@@ -165,14 +165,22 @@ def get_card(name_or_path: str) -> ModelCard:
 
 
 @cache
-def onnx_session(name_or_path: str, file: str | None = None, threads: int | None = None):
-    """A cached onnxruntime session for one ONNX file of a shipped model."""
+def onnx_session(name_or_path: str, file: str | None = None, threads: int | None = None, spinning: bool = True):
+    """A cached onnxruntime session for one ONNX file of a shipped model.
+
+    ``spinning=False`` makes the intra-op threads sleep between calls instead of busy-waiting:
+    needed where several sessions run one after the other (an ensemble's members), whose idle
+    spinning threads would otherwise take the cores from the one that is working (measured:
+    8.1 ms instead of 4.3 ms per face for two networks on 2 cores).
+    """
     import onnxruntime as ort
 
     card = get_card(name_or_path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
     options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(card.path(file)), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own, unrelated exception types

@@ -108,7 +108,8 @@ class ExpressionClassifier:
             self.crop_size_ = size
             self.flip_ = bool(card.extra.get("tta_flip", False)) if self.flip is None else bool(self.flip)
             self.members_ = _members(card)
-            self.sessions_ = [onnx_session(str(self.model), file, self.threads) for file in self.members_]
+            spinning = len(self.members_) == 1  # members run in turn: idle threads must not spin
+            self.sessions_ = [onnx_session(str(self.model), file, self.threads, spinning) for file in self.members_]
             self.input_names_ = [s.get_inputs()[0].name for s in self.sessions_]
 
     @property
