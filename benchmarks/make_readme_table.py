@@ -60,10 +60,9 @@ def e2e_speed(r: dict) -> list[Row]:
 def face_expression(r: dict) -> list[Row]:
     fps = r.get("faces_per_s", {})
     best = max(fps.values()) if fps else None
-    members = len(r["model_sha256"]) if isinstance(r.get("model_sha256"), dict) else 1
-    how = (f"mean of an ensemble of {members} networks" if members > 1 else "one network")
-    how += ", each averaged with the mirror image" if r.get("tta_flip") else ""
-    passes = r.get("passes_per_face", members * (2 if r.get("tta_flip") else 1))
+    members, passes = len(r["model_sha256"]), r["passes_per_face"]
+    how = f"mean of an ensemble of {members} networks" if members > 1 else "one network"
+    how += ", each averaged with the mirror image" if r["tta_flip"] else ""
     return [
         ("Face", "FER2013 test accuracy / macro-F1", f"{_pct(r['accuracy'])} / {r['macro_f1']:.3f}",
          f"{r['n']} test faces through the run-time crop path; {how} ({passes} pass{'es' if passes > 1 else ''} per face)"),

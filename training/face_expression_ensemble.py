@@ -58,8 +58,9 @@ log = logging.getLogger("affectlens.training.face_expression_ensemble")
 
 MODEL_DIR = REPO_ROOT / "src" / "affectlens" / "models" / "face-expression"
 ONNX_NAME = "face_expression.onnx"
-# what every member must share with the others, so one crop feeds them all
-SHARED_KEYS = ("labels", "label_mapping", "crop_size", "crop", "input", "output", "data", "licence")
+# what every member must share with the others, so one crop feeds them all and one label set comes out
+MUST_MATCH = ("labels", "label_mapping", "crop_size", "crop", "input")
+SHARED_KEYS = (*MUST_MATCH, "data", "licence")  # copied from the first member's card
 
 
 def _rel(path: Path) -> str:
@@ -121,7 +122,7 @@ def assemble(members: list[Path], cards: list[dict], out: Path, tta_flip: bool, 
         "output": "each member: logits over labels; the ensemble is the mean of the members' softmax",
         "parameters": sum(int(c.get("parameters", 0)) for c in cards),
         "validation": validation,
-        "member_cards": {n: {k: v for k, v in c.items() if k not in (*SHARED_KEYS, "name", "task", "files")}
+        "member_cards": {n: {k: v for k, v in c.items() if k not in (*SHARED_KEYS, "output", "name", "task", "files")}
                          for n, c in zip(names, cards, strict=True)},
     }
     (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -150,9 +151,7 @@ def main() -> None:
     if len(args.member) < 2:
         raise SystemExit("an ensemble needs at least two --member folders")
     cards = [read_member(m) for m in args.member]
-    for key in SHARED_KEYS:
-        if key in ("data", "licence"):
-            continue
+    for key in MUST_MATCH:
         if len({json.dumps(c.get(key), sort_keys=True) for c in cards}) > 1:
             raise SystemExit(f"members disagree on {key!r}; they must take the same crops and give the same labels")
 
@@ -166,9 +165,9 @@ def main() -> None:
         for flip in (False, True):
             probs[(i, flip)] = ExpressionClassifier(str(folder), flip=flip, threads=2).predict(x_va)
     validation = {"faces": int(len(y_va)), "members": {}, "ensemble": {}}
-    for i, folder in enumerate(args.member):
-        validation["members"][_rel(folder)] = {view: accuracy(y_va, probs[(i, flip)])
-                                               for view, flip in (("plain", False), ("flip", True))}
+    for i, (folder, name) in enumerate(zip(args.member, member_file_names(len(args.member)), strict=True)):
+        validation["members"][name] = {"from": _rel(folder), **{view: accuracy(y_va, probs[(i, flip)])
+                                                                for view, flip in (("plain", False), ("flip", True))}}
     for view, flip in (("plain", False), ("flip", True)):
         mean = np.mean([probs[(i, flip)] for i in range(len(args.member))], axis=0)
         validation["ensemble"][view] = accuracy(y_va, mean)

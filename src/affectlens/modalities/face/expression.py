@@ -18,7 +18,7 @@ import numpy as np
 
 from ...core.errors import ModelError
 from ...core.labels import DATASET_MAPPINGS, LABELS
-from ...models.registry import get_card, onnx_session
+from ...models.registry import ModelCard, get_card, onnx_session
 from .crop import CROP_SIZE
 
 __all__ = ["CROP_SIZE", "MODEL_NAME", "ExpressionClassifier"]
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME: str = "face-expression"
 
 
-def _members(card) -> tuple[str, ...]:
+def _members(card: ModelCard) -> tuple[str, ...]:
     """The ONNX files whose softmax outputs are averaged: the card's ``members``, else its one file."""
     members = card.extra.get("members")
     if members is None:
@@ -63,8 +63,9 @@ class ExpressionClassifier:
         Crops per onnxruntime call; bounds memory for long videos, large enough to amortise
         the per-call overhead.
     flip : bool or None, default=None
-        Average the predictions of each crop and its mirror image (for every ensemble member). ``None`` follows the model
-        card's ``tta_flip``, which the training script sets only when it helped on validation.
+        Average the predictions of each crop and its mirror image (with every ensemble member).
+        ``None`` follows the model card's ``tta_flip``, which the training scripts set only when
+        it helped on validation.
     threads : int or None, default=None
         onnxruntime intra-op threads (None: up to 2, the target machine).
 
