@@ -397,7 +397,7 @@ def test_assembled_ensemble_folder_loads_and_keeps_each_members_history(tmp_path
         card = json.loads((folder / "card.json").read_text())
         card.update(cycles=[{"epochs": 10 + i, "lr": 0.05, "init": None}], retrain=f"python train.py --seed {i}")
         (folder / "card.json").write_text(json.dumps(card))
-    cards = [read_member(m) for m in members]
+    cards = [read_member(m)[1] for m in members]
     out = tmp_path / "ensemble"
     assemble(members, cards, out, tta_flip=False, metrics={"fer2013_test_accuracy": 0.5}, validation={})
     assert out.stat().st_mode & 0o777 == 0o755
@@ -407,10 +407,86 @@ def test_assembled_ensemble_folder_loads_and_keeps_each_members_history(tmp_path
     card = json.loads((out / "card.json").read_text())
     assert card["members"] == ["face_expression.onnx", "face_expression_1.onnx"]
     assert card["retrain"].startswith("python train.py --seed 0 && python train.py --seed 1 && ")
-    with pytest.raises(SystemExit, match="already an ensemble"):  # members are single networks
+    with pytest.raises(SystemExit, match="already an ensemble"):  # which of its networks?
         read_member(out)
+    folder, second = read_member(out / "face_expression_1.onnx")  # one network of an ensemble
+    assert folder == out and list(second["files"]) == ["face_expression_1.onnx"]
+    assert second["cycles"][0]["epochs"] == 11 and second["labels"] == list(LABELS)
+    with pytest.raises(SystemExit, match="not a member"):
+        read_member(out / "other.onnx")
     pytest.importorskip("torch")
     from face_expression import earlier_cycles
 
     assert earlier_cycles(out / "face_expression_1.onnx")[0]["epochs"] == 11
     assert earlier_cycles(members[0] / "m.onnx")[0]["epochs"] == 10
+
+
+
+def _small_conv_net(folder: Path) -> Path:
+    """A float conv net with the shipped input/output contract (random weights), in its own folder."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {"w1": rng.normal(0, 0.3, (8, 1, 3, 3)), "b1": rng.normal(0, 0.1, 8),
+               "w2": rng.normal(0, 0.2, (16, 8, 3, 3)), "b2": rng.normal(0, 0.1, 16),
+               "wf": rng.normal(0, 0.5, (16, 7)), "bf": np.zeros(7)}
+    nodes = [helper.make_node("Conv", ["crops", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("GlobalAveragePool", ["r2"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["logits"])]
+    graph = helper.make_graph(
+        nodes, "small", [helper.make_tensor_value_info("crops", TensorProto.FLOAT, ["n", 1, CROP_SIZE, CROP_SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 7])],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()])
+    folder.mkdir(parents=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(folder / "m.onnx"))
+    card = {"name": "small", "task": "face-expression", "labels": list(LABELS), "label_mapping": "fer2013",
+            "files": {"m.onnx": hashlib.sha256((folder / "m.onnx").read_bytes()).hexdigest()},
+            "crop_size": CROP_SIZE, "input": {"name": "crops"}, "tta_flip": False}
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_an_int8_copy_keeps_the_networks_outputs_and_is_not_quantized_twice(tmp_path):
+    """--int8 members: int8 weights and activations, calibrated on other crops, close to the float net."""
+    import sys
+
+    pytest.importorskip("onnxruntime.quantization")
+    import onnx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from face_expression_ensemble import assemble, quantize_member, read_member
+
+    folder, card = read_member(_small_conv_net(tmp_path / "float"))
+    rng = np.random.default_rng(1)
+    calibration = rng.random((128, CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    q_folder, q_card = quantize_member(folder, card, tmp_path / "int8", calibration)
+    assert q_card["int8"] and get_card(str(q_folder)).files == q_card["files"]  # checksum of the int8 file
+    assert any(n.op_type == "QLinearConv" for n in onnx.load(str(q_folder / "m.onnx")).graph.node)
+    crops = rng.random((64, 1, CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    run = {f: onnx_logits(f / "m.onnx", crops) for f in (folder, q_folder)}
+    scale = np.abs(run[folder]).mean()
+    assert np.abs(run[folder] - run[q_folder]).mean() < 0.05 * scale
+    with pytest.raises(SystemExit, match="already int8"):
+        quantize_member(q_folder, q_card, tmp_path / "again", calibration)
+    ensemble = tmp_path / "ensemble"  # an int8 ensemble says so, and so do its members read back
+    assemble([q_folder, q_folder], [q_card, q_card], ensemble, tta_flip=False, metrics={}, validation={})
+    assert json.loads((ensemble / "card.json").read_text())["int8"]
+    assert " --int8" in json.loads((ensemble / "card.json").read_text())["retrain"]
+    with pytest.raises(SystemExit, match="already int8"):
+        quantize_member(*read_member(ensemble / "face_expression_1.onnx"), tmp_path / "again", calibration)
+    pytest.importorskip("torch")
+    from face_expression import onnx_architecture
+
+    with pytest.raises(ValueError, match="int8 copy"):  # a new training cycle cannot start from it
+        onnx_architecture(q_folder / "m.onnx")
+
+
+def onnx_logits(path: Path, crops: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"crops": crops})[0]

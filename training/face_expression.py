@@ -138,6 +138,10 @@ def onnx_architecture(onnx_path: Path | bytes) -> dict:
     from onnx import numpy_helper
 
     graph = _onnx_graph(onnx_path)
+    if any(n.op_type.startswith("QLinear") for n in graph.node):
+        raise ValueError(f"{'this file' if isinstance(onnx_path, bytes) else onnx_path} is an int8 copy "
+                         "(face_expression_ensemble.py --int8) whose float weights are gone: start from the float "
+                         "network it was made from (the card's validation names each member's source)")
     shapes = {i.name: numpy_helper.to_array(i).shape for i in graph.initializer}
     outs = [int(shapes[n.input[1]][0]) for n in graph.node if n.op_type == "Conv"]
     if len(outs) < 3 or len(outs) % 2 == 0:
