@@ -479,10 +479,21 @@ def test_an_int8_copy_keeps_the_networks_outputs_and_is_not_quantized_twice(tmp_
     assert " --int8" in json.loads((ensemble / "card.json").read_text())["retrain"]
     with pytest.raises(SystemExit, match="already int8"):
         quantize_member(*read_member(ensemble / "face_expression_1.onnx"), tmp_path / "again", calibration)
-    pytest.importorskip("torch")
-    from face_expression import onnx_architecture
 
-    with pytest.raises(ValueError, match="int8 copy"):  # a new training cycle cannot start from it
+
+def test_a_training_cycle_refuses_to_start_from_an_int8_copy(tmp_path):
+    import sys
+
+    pytest.importorskip("onnxruntime.quantization")
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from face_expression import onnx_architecture
+    from face_expression_ensemble import quantize_member, read_member
+
+    folder, card = read_member(_small_conv_net(tmp_path / "float"))
+    calibration = np.random.default_rng(1).random((64, CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    q_folder, _ = quantize_member(folder, card, tmp_path / "int8", calibration)
+    with pytest.raises(ValueError, match="int8 copy"):  # its float weights are gone
         onnx_architecture(q_folder / "m.onnx")
 
 

@@ -162,7 +162,8 @@ def quantize_member(folder: Path, card: dict, out: Path, calibration: np.ndarray
     out.mkdir(parents=True, exist_ok=True)
     name = member_onnx(card)
     prepared = out / f"prepared-{name}"
-    quant_pre_process(str(folder / name), str(prepared))
+    # ONNX's own shape inference covers a conv net; the symbolic one (for transformers) needs sympy
+    quant_pre_process(str(folder / name), str(prepared), skip_symbolic_shape=True)
     quantize_static(str(prepared), str(out / name), Batches(), quant_format=QuantFormat.QOperator,
                     per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile)
