@@ -100,8 +100,6 @@ def read_member(path: Path) -> tuple[Path, dict]:
         card = {k: ensemble[k] for k in SHARED_KEYS if k in ensemble}
         card.update(ensemble["member_cards"][path.name], name=path.stem,
                     files={path.name: ensemble["files"][path.name]})
-        if ensemble.get("int8"):  # an int8 ensemble's members are int8
-            card["int8"] = ensemble["int8"]
         return folder, card
     get_card(str(path))  # sha256 of its files
     card = json.loads((path / "card.json").read_text())
@@ -221,7 +219,7 @@ def assemble(members: list[Path], cards: list[dict], out: Path, tta_flip: bool, 
         "parameters": sum(int(c.get("parameters", 0)) for c in cards),
         "validation": validation,
         "member_cards": {n: {k: v for k, v in c.items()
-                             if k not in (*SHARED_KEYS, "output", "name", "task", "files", "int8")}
+                             if k not in (*SHARED_KEYS, "output", "name", "task", "files")}
                          for n, c in zip(names, cards, strict=True)},
     }
     (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -252,10 +250,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if len(args.member) < 2:
         raise SystemExit("an ensemble needs at least two --member folders")
-    folders, cards = zip(*(read_member(m) for m in args.member), strict=True)
-    folders, cards = list(folders), list(cards)
+    members = [read_member(m) for m in args.member]  # (folder, card) of each network
     for key in MUST_MATCH:
-        if len({json.dumps(c.get(key), sort_keys=True) for c in cards}) > 1:
+        if len({json.dumps(card.get(key), sort_keys=True) for _, card in members}) > 1:
             raise SystemExit(f"members disagree on {key!r}; they must take the same crops and give the same labels")
 
     data = load_cache()
@@ -266,22 +263,20 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="face-expression-members-"))
     try:
         # each member in a folder of its own, so the classifier runs that network alone
-        folders, cards = map(list, zip(*(stage_member(f, c, scratch / str(i))
-                                         for i, (f, c) in enumerate(zip(folders, cards, strict=True))), strict=True))
+        members = [stage_member(*member, scratch / str(i)) for i, member in enumerate(members)]
         if args.int8:  # every figure below is then the int8 networks'
             pick = np.sort(np.random.default_rng(0).choice(tr, CALIBRATION_CROPS, replace=False))
             calibration = data["crops"][is_train][pick].astype(np.float32) / 255.0
-            folders, cards = map(list, zip(*(quantize_member(f, c, scratch / f"{i}-int8", calibration)
-                                             for i, (f, c) in enumerate(zip(folders, cards, strict=True))),
-                                           strict=True))
-        evaluate_and_assemble(args, folders, cards, data, x_va, y_va)
+            members = [quantize_member(*member, scratch / f"{i}-int8", calibration) for i, member in enumerate(members)]
+        evaluate_and_assemble(args, members, data, x_va, y_va)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def evaluate_and_assemble(args: argparse.Namespace, folders: list[Path], cards: list[dict], data: dict,
+def evaluate_and_assemble(args: argparse.Namespace, members: list[tuple[Path, dict]], data: dict,
                           x_va: np.ndarray, y_va: np.ndarray) -> None:
     """Score members and their mean on validation; unless ``--validate-only``, test once and write."""
+    folders = [folder for folder, _ in members]
     probs = {(i, flip): ExpressionClassifier(str(folder), flip=flip, threads=2).predict(x_va)
              for i, folder in enumerate(folders) for flip in (False, True)}  # validation probabilities
     validation = {"faces": int(len(y_va)), "members": {}, "ensemble": {}}
@@ -306,7 +301,8 @@ def evaluate_and_assemble(args: argparse.Namespace, folders: list[Path], cards: 
                "fer2013_val_accuracy": validation["ensemble"]["flip" if use_flip else "plain"]}
     log.info("FER2013 test (%d faces), flip=%s: accuracy %.4f, macro-F1 %.4f", len(y_te), use_flip,
              metrics["fer2013_test_accuracy"], metrics["fer2013_test_macro_f1"])
-    assemble(folders, cards, args.out, use_flip, metrics, validation, args.flip, sources=args.member)
+    assemble(folders, [card for _, card in members], args.out, use_flip, metrics, validation, args.flip,
+             sources=args.member)
 
 
 if __name__ == "__main__":
