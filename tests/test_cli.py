@@ -13,7 +13,7 @@ def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["analyze", "--help"])
     out = capsys.readouterr().out
-    for option in ("--subtitles", "--out", "--format", "--face-fps", "--no-asr", "--llm-url"):
+    for option in ("--subtitles", "--out", "--format", "--face-fps", "--no-asr", "--llm-url", "--threads"):
         assert option in out
 
 
@@ -26,6 +26,16 @@ def test_missing_file_is_one_line_error(tmp_path, capsys):
 def test_bad_face_fps_is_rejected():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["analyze", "x.mp4", "--face-fps", "-3"])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_bad_threads_are_rejected(value):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["analyze", "x.mp4", "--threads", value])
+
+
+def test_threads_reach_the_options():
+    assert build_parser().parse_args(["analyze", "x.mp4", "--threads", "1"]).threads == 1
 
 
 def test_unknown_format(tmp_path, capsys):

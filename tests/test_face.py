@@ -229,7 +229,7 @@ def test_evidence_with_a_classifier_weights_probs_and_finds_the_peak(demo_dir: P
             p[:, LABELS.index("happy")] = 0.7
             return p / p.sum(axis=1, keepdims=True)
 
-    monkeypatch.setattr(mod, "_load_classifier", lambda: (Fake(), crop_face, 48))
+    monkeypatch.setattr(mod, "_load_classifier", lambda threads=None: (Fake(), crop_face, 48))
     assert FaceModality().expression_model is None  # nothing loads before the first frame
     face, ctx = _run(demo_dir / "single_face.mp4")
     assert face.expression_model == "fake"

@@ -162,3 +162,44 @@ def test_audio_without_subtitles_shares_the_encoder_pass_and_splits_speakers(two
     speakers = [u.segment.speaker for u in spoken]
     assert all(speakers) and len(set(speakers)) >= 2
     assert any("estimated from the voice" in w for w in result.warnings)
+
+
+def _threads_and_rss() -> tuple[int, float]:
+    import os
+
+    with open("/proc/self/statm") as fh:
+        rss_mb = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    return len(os.listdir("/proc/self/task")), rss_mb
+
+
+def test_reused_pipeline_stays_flat(demo_dir):
+    """Ten analyses on one Pipeline leave no threads or memory behind (MediaPipe graphs are
+    opened once per pipeline, not once per call). The first two calls are warm-up."""
+    pipeline = Pipeline(AnalysisOptions(face_fps=2.0))
+    media = [demo_dir / "WolfgangLanger_Pexels.mp4", demo_dir / "multi_face.jpg"]
+    for path in media:
+        pipeline(path)
+    threads0, rss0 = _threads_and_rss()
+    for i in range(10):
+        result = pipeline(media[i % 2])
+        assert result.utterances
+    threads1, rss1 = _threads_and_rss()
+    assert threads1 - threads0 <= 2, (threads0, threads1)
+    assert rss1 - rss0 <= 50, (rss0, rss1)
+    pipeline.close()
+    assert pipeline(media[1]).frames()["face_id"].nunique() == 5  # reopens what close() freed
+
+
+def test_subtitles_are_refused_before_decoding(tmp_path, pexels_clip, monkeypatch):
+    """A broken subtitle file is reported at once, without decoding the video first."""
+    import affectlens.pipeline as pipeline_module
+
+    bad = tmp_path / "broken.srt"
+    bad.write_text("this is not a subtitle file\n")
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the media was decoded before the subtitles were checked")
+
+    monkeypatch.setattr(pipeline_module, "decode", no_decoding)
+    with pytest.raises(SubtitleError):
+        Pipeline(AnalysisOptions(subtitles=str(bad)))(pexels_clip)

@@ -30,6 +30,16 @@ def _face_fps(value: str) -> float | None:
     return fps
 
 
+def _threads(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads, got {value!r}") from e
+    if n < 1:
+        raise argparse.ArgumentTypeError("--threads must be at least 1")
+    return n
+
+
 def _add_analyze(sub) -> None:
     p = sub.add_parser(
         "analyze",
@@ -53,6 +63,9 @@ def _add_analyze(sub) -> None:
                    help="OpenAI-compatible server that rephrases explanations (off by default; nothing leaves the machine otherwise)")
     p.add_argument("--llm-model", default="default", help="model name for --llm-url")
     p.add_argument("--llm-api-key-env", metavar="VAR", help="environment variable holding the API key for --llm-url")
+    p.add_argument("--threads", type=_threads, default=None, metavar="N",
+                   help="threads for the whole analysis, shared by the video and audio branches "
+                        "(default: what this process may use: CPU affinity, OMP_NUM_THREADS)")
     p.add_argument("--no-resume", action="store_true", help="in a batch, redo files whose results already exist")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
 
@@ -74,6 +87,7 @@ def _run_analyze(args) -> int:
         face_fps=args.face_fps, subtitles=args.subtitles, asr=not args.no_asr, speakers=not args.no_speakers,
         asr_model=args.asr_model, language=args.language,
         llm_url=args.llm_url, llm_model=args.llm_model, llm_api_key_env=args.llm_api_key_env,
+        threads=args.threads,
     )
     pipeline = Pipeline(options)
     single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()

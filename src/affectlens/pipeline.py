@@ -13,6 +13,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from .core.errors import INPUT_DOC, MediaError, ParameterError
+from .core.threads import ThreadBudget, blas_threads
 from .core.types import Evidence, MediaInfo, MediaKind, Segment, Utterance
 from .explain.templates import explain
 from .fusion.fuse import FusionConfig, fuse
 from .ingest.decode import decode, media_duration, probe
-from .ingest.subtitles import load_transcript
+from .ingest.subtitles import ParsedTranscript, load_transcript
 from .modalities.base import MODALITIES, AnalysisContext, Modality
 from .result import Result
 from .segments import utterances as utt
@@ -68,6 +70,10 @@ class AnalysisOptions:
     llm_url, llm_model, llm_api_key_env : str, optional
         An OpenAI-compatible server that rephrases each explanation (see
         :mod:`affectlens.explain.llm`). Unset by default: nothing leaves the machine.
+    threads : int or None
+        The whole thread budget of one analysis, shared by its video and audio branches (see
+        :mod:`affectlens.core.threads`). None: what this process may use (CPU affinity,
+        ``OMP_NUM_THREADS``, a Ray task's CPUs).
     """
 
     modalities: tuple[str, ...] = DEFAULT_MODALITIES
@@ -84,10 +90,14 @@ class AnalysisOptions:
     llm_url: str | None = None
     llm_model: str = "default"
     llm_api_key_env: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.face_fps is not None and not (self.face_fps > 0):
             raise ParameterError(f"face_fps must be a positive number or None (every frame); got {self.face_fps!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ParameterError(f"threads must be a whole number of at least 1 or None (all this process may use); "
+                                 f"got {self.threads!r}")
         if self.window <= 0:
             raise ParameterError(f"window must be positive; got {self.window!r}")
         unknown = [m for m in self.modalities if m not in available_modalities()]
@@ -110,79 +120,196 @@ def _no_hook(step: str, completed: float | None = None, total: float | None = No
     return None
 
 
+@dataclass
+class _AudioBranch:
+    """What the audio branch hands back: the track, the utterances and the audio modalities' evidence."""
+
+    audio: np.ndarray | None
+    duration: float
+    segments: list[Segment]
+    shared: dict[str, Any]
+    evidence: dict[str, list[Evidence]]
+    warnings: list[str]
+    timings: dict[str, float]
+
+
 class Pipeline:
-    """Analyse media files with fixed options; reusable across files (models load once)."""
+    """Analyse media files with fixed options; reusable across files.
+
+    One ``Pipeline`` holds one instance of each modality, created on first use and reset for
+    every file, so models and MediaPipe graphs are opened once per pipeline (and the models
+    themselves once per process): a server, a batch or a Ray actor keeps one pipeline and
+    analyses thousands of files in flat memory. Call :meth:`close` (or use it as a context
+    manager) to free the graphs early.
+
+    A video with sound is analysed in two branches at the same time, each with its share of
+    the thread budget (:class:`~affectlens.core.threads.ThreadBudget`): the video branch
+    (frames -> face) in the calling thread and the audio branch (audio -> voice activity ->
+    speech recognition -> voice -> words) in a second one. Face evidence is judged once both
+    are done, because it needs the utterances and the audio (who is speaking).
+    """
 
     def __init__(self, options: AnalysisOptions | None = None, **kwargs: Any) -> None:
         self.options = options or AnalysisOptions(**kwargs)
+        self.budget = ThreadBudget.resolve(self.options.threads)
+        self._instances: dict[str, Modality] = {}
+
+    def modality(self, name: str) -> Modality:
+        """The pipeline's instance of modality ``name`` (created on first use, then reused)."""
+        if name not in self._instances:
+            if name == "face":
+                self._instances[name] = MODALITIES[name](frame_rate=self.options.face_fps)
+            else:
+                self._instances[name] = MODALITIES[name]()
+        return self._instances[name]
 
     def _modalities(self, info: MediaInfo) -> list[Modality]:
         wanted = ["words"] if info.kind is MediaKind.TEXT else list(self.options.modalities)
-        instances = []
-        for name in wanted:
-            if name not in self.options.modalities:
-                continue
-            if name == "face":
-                instances.append(MODALITIES[name](frame_rate=self.options.face_fps))
-            else:
-                instances.append(MODALITIES[name]())
-        return instances
+        return [self.modality(name) for name in wanted if name in self.options.modalities]
+
+    def close(self) -> None:
+        """Free what the modalities hold open (MediaPipe graphs); the pipeline stays usable."""
+        for m in self._instances.values():
+            m.close()
+        self._instances.clear()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __call__(self, path: str | Path, *, hook: Hook | None = None) -> Result:
         """Analyse one file. Raises :class:`~affectlens.core.errors.MediaError` when it cannot be read."""
         hook = hook or _no_hook
-        timings: dict[str, float] = {}
-        warnings: list[str] = []
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         info = probe(path)
+        # Everything that can be refused is refused before any decoding (a broken subtitle file
+        # must not cost the user a whole video's analysis first).
+        given = self._given_segments(info)
         modalities = self._modalities(info)
+        visual = [m for m in modalities if m.frame_rate != 0 and info.has_video and info.kind is not MediaKind.TEXT]
+        heard = [m for m in modalities if m not in visual]
+        with_audio = info.kind in (MediaKind.VIDEO, MediaKind.AUDIO) and info.has_audio
+        both = bool(visual) and with_audio and self.budget.concurrent
+        share = self.budget.share(2 if both else 1)
         for m in modalities:
-            m.start(info)
+            m.start(info, threads=share)
 
-        # 1. media: one decoding pass streams frames to the visual modalities.
-        audio: np.ndarray | None = None
-        duration = info.duration
-        if info.kind is not MediaKind.TEXT:
-            visual = [m for m in modalities if m.frame_rate != 0]
-            rates = [m.frame_rate for m in visual]
-            rate = None if any(r is None for r in rates) else (max(rates) if rates else 0)
+        timings: dict[str, float] = {"probe": time.perf_counter() - t0}
+        frames_decoded = 0
+        video_warnings: list[str] = []
+        if both:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-audio") as pool:
+                audio_future = pool.submit(self._audio_branch, info, given, heard, share, hook, False)
+                frames_decoded, video_warnings = self._video_branch(info, visual, hook, timings)
+                branch = audio_future.result()
+        else:
+            if visual:
+                frames_decoded, video_warnings = self._video_branch(info, visual, hook, timings)
+            branch = self._audio_branch(info, given, heard, share, hook, not visual)
+        timings.update(branch.timings)
+        if info.has_video and info.kind is MediaKind.VIDEO and visual and frames_decoded == 0 and (
+            branch.audio is None or branch.audio.size == 0
+        ):
+            raise MediaError(f"{path}: nothing could be decoded (corrupt or truncated file?); expected {INPUT_DOC}")
+        warnings = list(dict.fromkeys(video_warnings + branch.warnings))  # one decode problem, said once
 
-            def on_frame(frame):
-                for m in visual:
-                    m.observe_frame(frame)
-                if frame.index % 50 == 0:
-                    hook("decode", completed=frame.time, total=info.duration or None)
-
-            hook("decode", completed=0, total=info.duration or None)
-            report = decode(info, frame_rate=rate, on_frame=on_frame if visual else None,
-                            max_side=self.options.max_side)
-            audio = report.audio
-            warnings.extend(report.warnings)
-            duration = media_duration(info, report)
-            if info.has_video and info.kind is MediaKind.VIDEO and report.frames_decoded == 0 and (
-                audio is None or audio.size == 0
-            ):
-                raise MediaError(f"{path}: nothing could be decoded (corrupt or truncated file?); expected {INPUT_DOC}")
-        timings["decode"] = time.perf_counter() - t0
-
-        # 2. segments
-        t = time.perf_counter()
-        hook("segments")
-        shared: dict[str, Any] = {}
-        segments = self._segments(info, audio, duration, warnings, shared)
-        timings["segments"] = time.perf_counter() - t
-
-        # 3. evidence, one modality at a time
-        context = AnalysisContext(media=info, segments=segments, audio=audio, shared=shared)
-        per_modality: dict[str, list[Evidence]] = {}
-        for m in modalities:
+        # 3. the visual modalities judge the utterances once both branches are done.
+        context = AnalysisContext(media=info, segments=branch.segments, audio=branch.audio, shared=branch.shared,
+                                  threads=self.budget.total)
+        per_modality = dict(branch.evidence)
+        for m in visual:
             t = time.perf_counter()
             hook(m.name)
             per_modality[m.name] = self._evidence(m, context, info)
             timings[m.name] = time.perf_counter() - t
+        per_modality = {m.name: per_modality[m.name] for m in modalities}  # the user's modality order
 
         # 4-5. fusion and explanation per utterance
         t = time.perf_counter()
+        utterances = self._fuse_and_explain(branch.segments, per_modality)
+        timings["fusion"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        timings["cpu_total"] = time.process_time() - cpu0
+        hook("done")
+        observations = [o for m in modalities for o in m.timeline()]
+        events = [e for m in modalities for e in m.events()]
+        return Result(
+            media=info, utterances=utterances, observations=observations, events=events,
+            warnings=warnings, timings=timings, options=asdict(self.options),
+        )
+
+    # -- the two branches ------------------------------------------------------------------
+
+    def _video_branch(self, info: MediaInfo, visual: list[Modality], hook: Hook,
+                      timings: dict[str, float]) -> tuple[int, list[str]]:
+        """Decode the frames the visual modalities want and stream them in; returns the number
+        of frames decoded and the decoding warnings."""
+        t, cpu = time.perf_counter(), time.thread_time()
+        rates = [m.frame_rate for m in visual]
+        rate = None if any(r is None for r in rates) else max(rates)
+
+        def on_frame(frame):
+            for m in visual:
+                m.observe_frame(frame)
+            if frame.index % 50 == 0:
+                hook("decode", completed=frame.time, total=info.duration or None)
+
+        hook("decode", completed=0, total=info.duration or None)
+        report = decode(info, frame_rate=rate, on_frame=on_frame, want_audio=False, max_side=self.options.max_side)
+        timings["video_branch"] = time.perf_counter() - t
+        timings["video_branch_cpu"] = time.thread_time() - cpu
+        return report.frames_decoded, report.warnings
+
+    def _audio_branch(self, info: MediaInfo, given: ParsedTranscript | None, heard: list[Modality], threads: int,
+                      hook: Hook, report_progress: bool) -> _AudioBranch:
+        """Audio -> utterances -> the evidence of the modalities that need no frames.
+
+        Runs in its own thread beside :meth:`_video_branch` when the budget allows, with numpy's
+        BLAS pool kept to this branch's share.
+        """
+        t0, cpu = time.perf_counter(), time.thread_time()
+        timings: dict[str, float] = {}
+        warnings: list[str] = []
+        audio: np.ndarray | None = None
+        duration = info.duration
+        if info.kind in (MediaKind.VIDEO, MediaKind.AUDIO):
+            if report_progress:
+                hook("decode", completed=0, total=info.duration or None)
+            report = decode(info, frame_rate=0, want_audio=True, max_side=self.options.max_side)
+            audio = report.audio
+            warnings.extend(report.warnings)
+            duration = media_duration(info, report)
+            timings["audio_decode"] = time.perf_counter() - t0
+        with blas_threads(threads):
+            t = time.perf_counter()
+            if report_progress:
+                hook("segments")
+            shared: dict[str, Any] = {}
+            segments = self._segments(info, given, audio, duration, warnings, shared, threads)
+            timings["segments"] = time.perf_counter() - t
+            context = AnalysisContext(media=info, segments=segments, audio=audio, shared=shared, threads=threads)
+            evidence: dict[str, list[Evidence]] = {}
+            for m in heard:
+                t = time.perf_counter()
+                if report_progress:
+                    hook(m.name)
+                evidence[m.name] = self._evidence(m, context, info)
+                timings[m.name] = time.perf_counter() - t
+        timings["audio_branch"] = time.perf_counter() - t0
+        timings["audio_branch_cpu"] = time.thread_time() - cpu
+        return _AudioBranch(audio, duration, segments, shared, evidence, warnings, timings)
+
+    def _given_segments(self, info: MediaInfo) -> ParsedTranscript | None:
+        """Utterances the user supplied (a transcript file, or subtitles), parsed before decoding."""
+        if info.kind is MediaKind.TEXT:
+            return load_transcript(info.path)
+        if self.options.subtitles and info.kind is not MediaKind.IMAGE:
+            return load_transcript(self.options.subtitles)
+        return None
+
+    def _fuse_and_explain(self, segments: Sequence[Segment], per_modality: dict[str, list[Evidence]]) -> list[Utterance]:
         config = FusionConfig(priors=self.options.fusion_priors) if self.options.fusion_priors else FusionConfig()
         llm = None
         if self.options.llm_url:
@@ -199,36 +326,27 @@ class Pipeline:
 
                 explanation = rewrite(seg, fused, explanation, llm)
             utterances.append(Utterance(seg, evidence, fused, explanation))
-        timings["fusion"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        hook("done")
-        observations = [o for m in modalities for o in m.timeline()]
-        events = [e for m in modalities for e in m.events()]
-        return Result(
-            media=info, utterances=utterances, observations=observations, events=events,
-            warnings=warnings, timings=timings, options=asdict(self.options),
-        )
+        return utterances
 
-    def _segments(self, info: MediaInfo, audio: np.ndarray | None, duration: float, warnings: list[str],
-                  shared: dict[str, Any]) -> list[Segment]:
+    def _segments(self, info: MediaInfo, given: ParsedTranscript | None, audio: np.ndarray | None, duration: float,
+                  warnings: list[str], shared: dict[str, Any], threads: int = 1) -> list[Segment]:
         """Utterances, best source first (see :mod:`affectlens.segments.utterances`).
 
         When speech is recognised and the voice modality runs, the encoder states of the ASR
         pass are left in ``shared["whisper_states"]`` so the voice model does not encode again.
         """
         opts = self.options
+        if given is not None:
+            warnings.extend(given.warnings)
         if info.kind is MediaKind.TEXT:
-            parsed = load_transcript(info.path)
-            warnings.extend(parsed.warnings)
-            return parsed.segments
+            return given.segments if given is not None else []
         if info.kind is MediaKind.IMAGE:
             return [Segment(index=0, start=0.0, end=0.0, source="image")]
-        if opts.subtitles:
-            parsed = load_transcript(opts.subtitles)
-            warnings.extend(parsed.warnings)
-            segments = [s for s in parsed.segments if duration <= 0 or s.start < duration + 1.0]
-            if len(segments) < len(parsed.segments):
-                warnings.append(f"{len(parsed.segments) - len(segments)} subtitle cue(s) start after the media ends and were dropped")
+        if given is not None:
+            segments = [s for s in given.segments if duration <= 0 or s.start < duration + 1.0]
+            if len(segments) < len(given.segments):
+                warnings.append(f"{len(given.segments) - len(segments)} subtitle cue(s) start after the media ends "
+                                "and were dropped")
             if segments:
                 return utt.reindex(segments)
             warnings.append("no subtitle cue falls inside the media; using the audio instead")
@@ -242,7 +360,8 @@ class Pipeline:
                 from .segments.asr import transcribe
 
                 states = EncoderStates() if "voice" in opts.modalities else None
-                transcript = transcribe(audio, regions, model=opts.asr_model, language=opts.language, states=states)
+                transcript = transcribe(audio, regions, model=opts.asr_model, language=opts.language, states=states,
+                                        threads=threads)
                 if states is not None and states.windows:
                     shared["whisper_states"] = states
             segments = utt.from_speech(regions, transcript, max_length=opts.max_utterance)

@@ -37,6 +37,8 @@ class AnalysisContext:
     #: Per-run memo shared by modalities (e.g. whisper encoder states computed once for ASR
     #: and reused by the voice model). Keys are documented by whoever writes them.
     shared: dict[str, Any] = field(default_factory=dict)
+    #: Threads this modality may use for its own pools (its branch's share of the budget).
+    threads: int = 1
 
     def audio_slice(self, segment: Segment) -> np.ndarray:
         """The samples of one segment (empty when there is no audio)."""
@@ -55,8 +57,12 @@ class Modality(ABC):
     #: Frames per second this modality wants during decoding; 0 = no frames; None = every frame.
     frame_rate: float | None = 0.0
 
-    def start(self, media: MediaInfo) -> None:  # noqa: B027  (optional hook)
-        """Called once before decoding starts; reset any per-file state here."""
+    def start(self, media: MediaInfo, *, threads: int = 1) -> None:  # noqa: B027  (optional hook)
+        """Called once per file before decoding starts; reset any per-file state here.
+
+        ``threads`` is this modality's share of the thread budget for the file (size any
+        pool it opens from it, never from the machine's core count).
+        """
 
     def observe_frame(self, frame: VideoFrame) -> None:  # noqa: B027  (optional hook)
         """Called for each sampled frame, in time order, while the file is decoded."""
@@ -72,6 +78,9 @@ class Modality(ABC):
     def events(self) -> list[Any]:
         """Discrete events found along the way (dataclasses), e.g. micro-expressions."""
         return []
+
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        """Free what the instance holds open (graphs, sessions); it may be used again after."""
 
 
 #: Registry of modality classes by name; each folder's ``__init__`` registers its own.

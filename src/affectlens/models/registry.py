@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ModelError
+from ..core.threads import available_threads
 
 PACKAGE_MODELS = Path(__file__).resolve().parent
 
@@ -177,7 +178,8 @@ def onnx_session(name_or_path: str, file: str | None = None, threads: int | None
 
     card = get_card(name_or_path)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+    options.intra_op_num_threads = threads or available_threads()
+    options.inter_op_num_threads = 1
     options.log_severity_level = 3
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

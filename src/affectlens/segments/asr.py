@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ModelError
+from ..core.threads import available_threads
 from ..core.types import Word
 from ..modalities.voice.whisper_encoder import EncoderStates, StitchedWindow, pack_windows, stitch
 from ..models.registry import external_path
@@ -111,7 +112,7 @@ def load_whisper(model: str = DEFAULT_MODEL, threads: int = 0):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         whisper = _whisper_class()(source, device="cpu", compute_type="int8",
-                                   cpu_threads=threads or min(2, os.cpu_count() or 1))
+                                   cpu_threads=threads or available_threads())
     except Exception as e:  # ctranslate2 / huggingface raise many unrelated types
         raise ModelError(f"cannot load the speech-recognition model {model!r} from {source}: {e}") from e
     # The voice head reads whisper-base's layers: only the same weights can share their pass.
@@ -128,6 +129,7 @@ def transcribe(
     task: str = "transcribe",
     beam_size: int = 1,
     states: EncoderStates | None = None,
+    threads: int = 0,
 ) -> Transcript:
     """Recognise the speech in 16 kHz mono ``audio`` with word timestamps.
 
@@ -143,12 +145,15 @@ def transcribe(
     states : EncoderStates, optional
         Filled with the encoder's hidden states of every window (the shared pass); when None,
         CTranslate2 encodes as usual.
+    threads : int, default=0
+        CTranslate2 threads (the caller's share of the thread budget); 0 = what this process
+        may use (:func:`~affectlens.core.threads.available_threads`).
     """
     if regions is None:
         from .vad import speech_regions
 
         regions = speech_regions(audio)
-    whisper = load_whisper(model)
+    whisper = load_whisper(model, threads or available_threads())
     share = states is not None and whisper.can_share
     pieces = []
     detected, probability = language, 1.0 if language else 0.0

@@ -69,7 +69,7 @@ def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, 
     return inter / union if union > 0 else 0.0
 
 
-def _same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+def same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     """Whether two boxes are one face seen by the two detectors (their boxes differ in margin)."""
     if box_iou(a, b) >= 0.3:
         return True
@@ -146,7 +146,7 @@ class FaceDetector:
             found += self._run(0, small, scale)
         kept: list[Detection] = []
         for det in sorted(found, key=lambda d: -d.score):
-            if not any(_same_face(det.box, k.box) for k in kept):
+            if not any(same_face(det.box, k.box) for k in kept):
                 kept.append(det)
         return kept[:max_faces] if max_faces else kept
 

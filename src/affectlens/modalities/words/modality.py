@@ -76,7 +76,8 @@ class WordsModality(Modality):
     def evidence(self, context: AnalysisContext) -> list[Evidence]:
         segments = list(context.segments)
         readable = [s.text if _reads(s.language) else None for s in segments]
-        preds = predict_texts(readable, [s.speaker for s in segments], [s.dialogue for s in segments], prefer=self.prefer)
+        preds = predict_texts(readable, [s.speaker for s in segments], [s.dialogue for s in segments], prefer=self.prefer,
+                              threads=context.threads)
         out = []
         for i, (seg, pred) in enumerate(zip(segments, preds, strict=True)):
             if seg.text and not _reads(seg.language):

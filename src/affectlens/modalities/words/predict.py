@@ -370,6 +370,7 @@ def predict_texts(
     dialogues: Sequence[str | None] | None = None,
     *,
     prefer: str = "encoder",
+    threads: int = 2,
 ) -> list[TextPrediction | None]:
     """Predict emotion for utterances in conversation order.
 
@@ -384,6 +385,8 @@ def predict_texts(
         dialogues mean one conversation.
     prefer : {"encoder", "tfidf"}, default="encoder"
         Which model to try first.
+    threads : int, default=2
+        onnxruntime threads for the encoder (the caller's share of the thread budget).
 
     Returns
     -------
@@ -396,7 +399,7 @@ def predict_texts(
     ['angry']
     """
     clean = [normalise_text(t) for t in texts]
-    predictor = load_predictor(prefer)
+    predictor = load_predictor(prefer, threads)
     n = len(clean)
     speakers = list(speakers) if speakers is not None else [None] * n
     dialogues = list(dialogues) if dialogues is not None else [None] * n

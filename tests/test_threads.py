@@ -1,0 +1,53 @@
+"""The thread budget: where its default comes from and how branches share it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+
+import pytest
+
+from affectlens.core.errors import ParameterError
+from affectlens.core.threads import ThreadBudget, available_threads
+from affectlens.pipeline import AnalysisOptions, Pipeline
+
+
+def test_default_is_the_affinity_mask(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert available_threads() == len(os.sched_getaffinity(0))
+
+
+def test_omp_num_threads_caps_it(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert available_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")  # ignored with a warning, not a crash
+    assert available_threads() == len(os.sched_getaffinity(0))
+
+
+def test_ray_share_caps_it(monkeypatch):
+    """Inside a Ray task or actor, its assigned CPUs bound the budget (Ray itself is faked: the
+    test only needs the two calls affectlens makes)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    context = types.SimpleNamespace(get_assigned_resources=lambda: {"CPU": 1.0})
+    fake = types.SimpleNamespace(is_initialized=lambda: True, get_runtime_context=lambda: context)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    assert available_threads() == 1
+
+
+def test_branches_share_the_budget():
+    assert ThreadBudget(2).share(2) == 1
+    assert ThreadBudget(4).share(2) == 2
+    assert ThreadBudget(2).share(1) == 2
+    assert ThreadBudget(1).share(2) == 1 and not ThreadBudget(1).concurrent
+    assert ThreadBudget.resolve(3).total == 3
+    with pytest.raises(ValueError):
+        ThreadBudget.resolve(0)
+
+
+def test_pipeline_takes_threads_from_options(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert Pipeline().budget.total == 1
+    assert Pipeline(AnalysisOptions(threads=2)).budget.total == 2
+    with pytest.raises(ParameterError):
+        AnalysisOptions(threads=0)
