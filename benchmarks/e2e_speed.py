@@ -257,7 +257,7 @@ def main() -> None:
     cues = str(cue_file(60.0))
     configs = [("subtitles", {"subtitles": cues}), ("asr", {}), ("all_frames", {"subtitles": cues, "face_fps": None})]
     rows = []
-    for clip_name, clip in clips.items():
+    for clip in clips.values():
         for config, options in configs:
             for version, src in versions.items():
                 row = {"config": config, "version": version, **run(clip, options, args.repeat, src)}

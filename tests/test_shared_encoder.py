@@ -82,10 +82,11 @@ def test_state_store_pools_only_inside_the_asked_span() -> None:
 
 @pytest.fixture(scope="module")
 def encoder():
-    from affectlens.modalities.voice.whisper_encoder import load_encoder
+    """The encoder the pipeline runs (the int8 ONNX graph), which the ASR pass must also use."""
+    from affectlens.modalities.voice.whisper_encoder import runtime_encoder
 
     try:
-        return load_encoder()
+        return runtime_encoder()
     except ModelError as e:
         pytest.skip(f"whisper-base weights not installed: {e}")
 

@@ -121,3 +121,29 @@ def test_pooled_handles_long_and_tiny_audio(encoder) -> None:
 def test_hidden_states_rejects_over_30s(encoder) -> None:
     with pytest.raises(ValueError, match="30 s"):
         encoder.hidden_states(np.zeros((encoder.n_mels, MAX_MEL_FRAMES + 2), np.float32))
+
+
+def test_onnx_graph_matches_the_numpy_encoder(encoder, tmp_path) -> None:
+    """The ONNX graph computes what the numpy reference computes: exactly in float32, and
+    within int8 quantisation noise for the int8 graph the pipeline runs."""
+    from affectlens.modalities.voice.encoder_onnx import OnnxWhisperEncoder, build
+    from affectlens.models.registry import external_path
+
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * 16_000) / 16_000
+    audio = (0.2 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+             + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    mel = encoder.log_mel(audio)[:, :300]
+    reference = encoder.hidden_states(mel)
+    model_bin = external_path("whisper-base") / "model.bin"
+    exact = OnnxWhisperEncoder(build(model_bin, tmp_path / "float.onnx", quantize=False))
+    assert (exact.num_layers, exact.width, exact.n_mels) == (encoder.num_layers, encoder.width, encoder.n_mels)
+    for a, b in zip(reference, exact.hidden_states(mel), strict=True):
+        assert a.shape == b.shape
+        assert np.abs(a - b).max() < 1e-3 * max(1.0, np.abs(a).max())
+    int8 = OnnxWhisperEncoder(build(model_bin, tmp_path / "int8.onnx"))
+    pooled_ref = encoder.pooled(audio, (2, 3, 4, 5))
+    pooled_int8 = int8.pooled(audio, (2, 3, 4, 5))
+    assert np.corrcoef(pooled_ref, pooled_int8)[0, 1] > 0.95
+    with pytest.raises(ValueError):
+        int8.hidden_states(mel[:, :1])

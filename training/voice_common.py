@@ -258,7 +258,7 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, bins: int = 10)
     return float(ece)
 
 
-def windowed_features(corpus: Corpus, condition: str) -> np.ndarray:
+def windowed_features(corpus: Corpus, condition: str, encoder: str = "numpy") -> np.ndarray:
     """Per clip [7, 512]: hidden states 0..6 pooled over the clip *inside a shared 30 s window*,
     the way the run-time pipeline gets them from the speech-recognition pass.
 
@@ -267,18 +267,25 @@ def windowed_features(corpus: Corpus, condition: str) -> np.ndarray:
     windows of at most 29 s, zero-padded to 30 s as whisper pads; its states are read back
     through :class:`affectlens.modalities.voice.whisper_encoder.EncoderStates`. Clips of
     held-out actors therefore never share a window with training actors. Cached as
-    ``win-<condition>.npy``.
+    ``win-<condition>.npy``. ``encoder="runtime"`` uses the encoder the pipeline runs (the int8
+    ONNX graph) instead of the numpy float32 reference the head was trained on; its cache is
+    ``win-<condition>-runtime.npy``.
     """
-    from affectlens.modalities.voice.whisper_encoder import EncoderStates, encode_windows, load_encoder
+    from affectlens.modalities.voice.whisper_encoder import (
+        EncoderStates,
+        encode_windows,
+        load_encoder,
+        runtime_encoder,
+    )
     from affectlens.segments.vad import speech_regions
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"win-{condition}.npy"
+    path = CACHE / (f"win-{condition}.npy" if encoder == "numpy" else f"win-{condition}-{encoder}.npy")
     if path.is_file():
         feats = np.load(path)
         if len(feats) == len(corpus.paths):
             return feats
-    enc = load_encoder()
+    enc = load_encoder() if encoder == "numpy" else runtime_encoder()
     out = np.zeros((len(corpus.paths), enc.num_layers + 1, enc.width), dtype=np.float32)
     t0 = time.time()
     for k, fold in enumerate(FOLDS):

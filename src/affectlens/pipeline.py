@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .core.errors import INPUT_DOC, MediaError, ParameterError
-from .core.threads import ThreadBudget, blas_threads
+from .core.threads import ThreadBudget, branch_threads
 from .core.types import Evidence, MediaInfo, MediaKind, Segment, Utterance
 from .explain.templates import explain
 from .fusion.fuse import FusionConfig, fuse
@@ -153,6 +153,9 @@ class Pipeline:
         self.options = options or AnalysisOptions(**kwargs)
         self.budget = ThreadBudget.resolve(self.options.threads)
         self._instances: dict[str, Modality] = {}
+        # One long-lived thread for the audio branch: a new thread per file would also bring a
+        # new malloc arena now and then, and memory would creep up over thousands of files.
+        self._audio_worker: ThreadPoolExecutor | None = None
 
     def modality(self, name: str) -> Modality:
         """The pipeline's instance of modality ``name`` (created on first use, then reused)."""
@@ -172,6 +175,9 @@ class Pipeline:
         for m in self._instances.values():
             m.close()
         self._instances.clear()
+        if self._audio_worker is not None:
+            self._audio_worker.shutdown(wait=True)
+            self._audio_worker = None
 
     def __enter__(self) -> Pipeline:
         return self
@@ -200,10 +206,13 @@ class Pipeline:
         frames_decoded = 0
         video_warnings: list[str] = []
         if both:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-audio") as pool:
-                audio_future = pool.submit(self._audio_branch, info, given, heard, share, hook, False)
+            if self._audio_worker is None:
+                self._audio_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-audio")
+            audio_future = self._audio_worker.submit(self._audio_branch, info, given, heard, share, hook, False)
+            try:
                 frames_decoded, video_warnings = self._video_branch(info, visual, hook, timings)
-                branch = audio_future.result()
+            finally:
+                branch = audio_future.result()  # waits for the audio branch even when video failed
         else:
             if visual:
                 frames_decoded, video_warnings = self._video_branch(info, visual, hook, timings)
@@ -282,7 +291,7 @@ class Pipeline:
             warnings.extend(report.warnings)
             duration = media_duration(info, report)
             timings["audio_decode"] = time.perf_counter() - t0
-        with blas_threads(threads):
+        with branch_threads(threads):
             t = time.perf_counter()
             if report_progress:
                 hook("segments")

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -93,6 +94,28 @@ class ThreadBudget:
         if branches <= 1 or not self.concurrent:
             return self.total
         return max(1, self.total // branches)
+
+
+_branch = threading.local()
+
+
+def current_threads() -> int:
+    """Threads for a pool opened by the calling thread: its branch's share inside
+    :func:`branch_threads`, else :func:`available_threads`."""
+    return getattr(_branch, "threads", None) or available_threads()
+
+
+@contextmanager
+def branch_threads(n: int):
+    """Run the block as one branch with ``n`` threads: pools that read :func:`current_threads`
+    in this thread size themselves to ``n``, and numpy's BLAS pool is limited to ``n``."""
+    before = getattr(_branch, "threads", None)
+    _branch.threads = n
+    try:
+        with blas_threads(n):
+            yield
+    finally:
+        _branch.threads = before
 
 
 @contextmanager

@@ -93,10 +93,10 @@ def _whisper_class():
                 return super().encode(features)
             import ctranslate2
 
-            from ..modalities.voice.whisper_encoder import load_encoder
+            from ..modalities.voice.whisper_encoder import runtime_encoder
 
             mel = features[0] if features.ndim == 3 else features
-            hidden = load_encoder().hidden_states(mel)
+            hidden = runtime_encoder().hidden_states(mel)
             states.record(window, hidden[:-1])
             self._local.window = None  # only the window's first encoding starts at its beginning
             return ctranslate2.StorageView.from_array(np.ascontiguousarray(hidden[-1][None], dtype=np.float32))

@@ -93,11 +93,11 @@ class VoiceModality(Modality):
 
     def embed(self, audio: np.ndarray, head: EmotionHead) -> np.ndarray:
         """Pooled encoder features of one segment's audio, as the head expects them."""
-        from .whisper_encoder import load_encoder
+        from .whisper_encoder import runtime_encoder
 
         if head.normalise_level:
             audio = normalise_level(audio)
-        return load_encoder().pooled(audio, head.layers)
+        return runtime_encoder().pooled(audio, head.layers)
 
     def _window_features(self, context: AnalysisContext, positions: list[int], head: EmotionHead) -> dict[int, np.ndarray]:
         """Features of the segments at ``positions`` as a window head reads them.

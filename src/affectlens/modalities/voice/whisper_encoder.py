@@ -158,11 +158,74 @@ def _conv1d(x: np.ndarray, w2d: np.ndarray, b: np.ndarray, stride: int) -> np.nd
     return cols @ w2d + b
 
 
-class WhisperEncoder:
-    """whisper-base's encoder with access to all hidden states.
+class EncoderBase:
+    """What both implementations of the encoder share: whisper's log-mel in, pooled layers out.
 
-    Build it with :func:`load_encoder` (weights read once per process). All computation is
-    float32 numpy; a 4 s clip costs tens of milliseconds on one core.
+    A subclass sets ``n_mels``, ``width`` and ``num_layers`` and implements :meth:`hidden_states`.
+    """
+
+    n_mels: int = 80
+    width: int = 512
+    num_layers: int = 6
+    _mel = None
+    _mel_lock = threading.Lock()
+
+    def hidden_states(self, mel: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def log_mel(self, audio: np.ndarray) -> np.ndarray:
+        """Whisper's log-mel spectrogram [shape=(n_mels, frames)] of 16 kHz mono audio."""
+        if self._mel is None:
+            with self._mel_lock:
+                if self._mel is None:
+                    from faster_whisper.feature_extractor import FeatureExtractor
+
+                    self._mel = FeatureExtractor(feature_size=self.n_mels)
+        return self._mel(np.asarray(audio, dtype=np.float32))
+
+    def pooled(self, audio: np.ndarray, layers: tuple[int, ...] = DEFAULT_LAYERS) -> np.ndarray:
+        """Mean over time of the chosen hidden states, concatenated: one vector per utterance.
+
+        Audio longer than 30 s is cut into 30 s chunks (the encoder's limit); each chunk's
+        states are summed and the total divided by the number of states, so every stretch of
+        speech weighs the same regardless of where the chunk borders fall.
+
+        Parameters
+        ----------
+        audio : np.ndarray [shape=(n,)]
+            float32 mono 16 kHz, at least ~20 ms.
+        layers : tuple[int, ...]
+            Hidden-state indices (see :meth:`hidden_states`).
+
+        Returns
+        -------
+        np.ndarray [shape=(len(layers) * width,)]
+        """
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        chunk = MAX_MEL_FRAMES * SAMPLE_RATE // MEL_FPS
+        sums = np.zeros((len(layers), self.width), dtype=np.float64)
+        count = 0
+        for start in range(0, max(len(audio), 1), chunk):
+            piece = audio[start : start + chunk]
+            if len(piece) < 320 and count:  # a sliver after a 30 s border adds nothing
+                continue
+            mel = self.log_mel(piece)[:, :MAX_MEL_FRAMES]
+            if mel.shape[1] < 2:
+                mel = np.pad(mel, ((0, 0), (0, 2 - mel.shape[1])), mode="edge")
+            states = self.hidden_states(mel, upto=max(layers))
+            for j, layer in enumerate(layers):
+                sums[j] += states[layer].sum(0)
+            count += states[0].shape[0]
+        return (sums / max(count, 1)).reshape(-1).astype(np.float32)
+
+
+class WhisperEncoder(EncoderBase):
+    """whisper-base's encoder with access to all hidden states, in float32 numpy.
+
+    Build it with :func:`load_encoder` (weights read once per process); a 4 s clip costs tens
+    of milliseconds on one core. The run-time pipeline uses the int8 ONNX graph of the same
+    weights (:func:`runtime_encoder`); this one is the reference it is checked against and
+    the fallback where the graph cannot be built.
     """
 
     def __init__(self, weights: dict[str, np.ndarray]) -> None:
@@ -201,23 +264,7 @@ class WhisperEncoder:
         self.blocks: tuple[_Block, ...] = tuple(blocks)
         self.width = int(self.conv1_b.shape[0])
         self.n_mels = int(c1.shape[1])
-        self._mel = None
-        self._mel_lock = threading.Lock()
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.blocks)
-
-    # -- features -------------------------------------------------------------------------
-    def log_mel(self, audio: np.ndarray) -> np.ndarray:
-        """Whisper's log-mel spectrogram [shape=(n_mels, frames)] of 16 kHz mono audio."""
-        if self._mel is None:
-            with self._mel_lock:
-                if self._mel is None:
-                    from faster_whisper.feature_extractor import FeatureExtractor
-
-                    self._mel = FeatureExtractor(feature_size=self.n_mels)
-        return self._mel(np.asarray(audio, dtype=np.float32))
+        self.num_layers = len(self.blocks)
 
     # -- forward --------------------------------------------------------------------------
     def _attention(self, x: np.ndarray, blk: _Block) -> np.ndarray:
@@ -272,41 +319,6 @@ class WhisperEncoder:
             states.append(_layer_norm(x, self.ln_post_g, self.ln_post_b))
         return states
 
-    def pooled(self, audio: np.ndarray, layers: tuple[int, ...] = DEFAULT_LAYERS) -> np.ndarray:
-        """Mean over time of the chosen hidden states, concatenated: one vector per utterance.
-
-        Audio longer than 30 s is cut into 30 s chunks (the encoder's limit); each chunk's
-        states are summed and the total divided by the number of states, so every stretch of
-        speech weighs the same regardless of where the chunk borders fall.
-
-        Parameters
-        ----------
-        audio : np.ndarray [shape=(n,)]
-            float32 mono 16 kHz, at least ~20 ms.
-        layers : tuple[int, ...]
-            Hidden-state indices (see :meth:`hidden_states`).
-
-        Returns
-        -------
-        np.ndarray [shape=(len(layers) * width,)]
-        """
-        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-        chunk = MAX_MEL_FRAMES * SAMPLE_RATE // MEL_FPS
-        sums = np.zeros((len(layers), self.width), dtype=np.float64)
-        count = 0
-        for start in range(0, max(len(audio), 1), chunk):
-            piece = audio[start : start + chunk]
-            if len(piece) < 320 and count:  # a sliver after a 30 s border adds nothing
-                continue
-            mel = self.log_mel(piece)[:, :MAX_MEL_FRAMES]
-            if mel.shape[1] < 2:
-                mel = np.pad(mel, ((0, 0), (0, 2 - mel.shape[1])), mode="edge")
-            states = self.hidden_states(mel, upto=max(layers))
-            for j, layer in enumerate(layers):
-                sums[j] += states[layer].sum(0)
-            count += states[0].shape[0]
-        return (sums / max(count, 1)).reshape(-1).astype(np.float32)
-
 
 @lru_cache(maxsize=4)
 def load_encoder(model_dir: str | None = None) -> WhisperEncoder:
@@ -325,6 +337,25 @@ def load_encoder(model_dir: str | None = None) -> WhisperEncoder:
         folder = Path(model_dir)
     log.debug("loading whisper encoder weights from %s", folder)
     return WhisperEncoder(read_ctranslate2_variables(folder / "model.bin", prefix="encoder/"))
+
+
+@lru_cache(maxsize=1)
+def runtime_encoder() -> EncoderBase:
+    """The encoder the pipeline runs: the int8 ONNX graph (:mod:`.encoder_onnx`), built once per
+    machine; the numpy one when that cannot be built (``onnx`` missing, a read-only cache).
+
+    ``AFFECTLENS_ENCODER=numpy`` forces the numpy reference (to compare the two).
+    """
+    import os
+
+    if os.environ.get("AFFECTLENS_ENCODER", "").lower() != "numpy":
+        try:
+            from .encoder_onnx import load_onnx_encoder
+
+            return load_onnx_encoder()
+        except (ImportError, OSError, ModelError) as e:
+            log.warning("int8 whisper encoder unavailable (%s); using the numpy float32 encoder", e)
+    return load_encoder()
 
 
 #: Speech per window; under whisper's 30 s so the whole window is decoded from one encoding.
@@ -483,7 +514,7 @@ def stitch(audio: np.ndarray, window: StitchedWindow, *, normalise: bool = True)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
-def window_mel(encoder: WhisperEncoder, audio: np.ndarray) -> np.ndarray:
+def window_mel(encoder: EncoderBase, audio: np.ndarray) -> np.ndarray:
     """The log-mel faster-whisper feeds the encoder for one window: computed on the window's
     audio, then zero-padded (or cut) to 3,000 frames, exactly as its ``pad_or_trim`` does."""
     mel = encoder.log_mel(audio)[:, :-1][:, :MAX_MEL_FRAMES]  # faster-whisper drops the last frame
@@ -491,13 +522,13 @@ def window_mel(encoder: WhisperEncoder, audio: np.ndarray) -> np.ndarray:
 
 
 def encode_windows(audio: np.ndarray, spans: Sequence[tuple[float, float]], states: EncoderStates,
-                   encoder: WhisperEncoder | None = None) -> EncoderStates:
+                   encoder: EncoderBase | None = None) -> EncoderStates:
     """Encode ``spans`` of ``audio`` the way the speech-recognition pass does, into ``states``.
 
     Used when no ASR ran (subtitles gave the utterances), so the voice head always reads
     states of the same kind: levelled speech chunks laid end to end in a padded 30 s window.
     """
-    encoder = encoder or load_encoder()
+    encoder = encoder or runtime_encoder()
     for window in pack_windows(spans):
         states.record(window, encoder.hidden_states(window_mel(encoder, stitch(audio, window)))[:-1])
     return states
