@@ -52,3 +52,38 @@ def test_transcript_to_json_and_csv(tmp_path):
     data = json.loads((tmp_path / "o" / "t.json").read_text())
     assert data["utterances"][0]["segment"]["speaker"] == "Ann"
     assert (tmp_path / "o" / "t.csv").read_text().count("\n") == 2
+
+
+def test_empty_folder_is_an_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "no media files" in err[0]
+
+
+def test_native_log_lines_are_recognised():
+    from affectlens.core.quiet import is_native_log
+
+    noise = [
+        "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "W0000 00:00:1796512500.974945     556 inference_feedback_manager.cc:114] Feedback manager requires...",
+        "I0000 00:00:1796512500.974945     556 gl_context.cc:357] GL version: 2.1",
+    ]
+    assert all(is_native_log(line) for line in noise)
+    assert not is_native_log("affectlens: error: clip.mp4: no such file")
+    assert not is_native_log("Traceback (most recent call last):")
+
+
+@pytest.mark.slow
+def test_terminal_stays_clean(tmp_path, demo_dir):
+    """A real run in a fresh process: MediaPipe's C++ log lines do not reach stderr, and an
+    error after the models loaded is still one line."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "affectlens.cli", "analyze", str(demo_dir / "multi_face.jpg"),
+                          "--out", str(tmp_path), "--format", "json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip() == "", run.stderr
+    assert "wrote" in run.stdout

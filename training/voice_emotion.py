@@ -62,8 +62,9 @@ its shared labels with `core.labels.to_shared_probs(..., "ravdess")` (calm -> ne
 
 **How.** Audio is brought to a fixed speech level (-20 dBFS at the 90th-percentile 20 ms frame;
 level normalised: {norm}), turned into whisper's 80-band log-mel, run through the whisper-base
-encoder (weights read from the CTranslate2 `model.bin` that ASR uses; see
-`affectlens/modalities/voice/whisper_encoder.py`), and hidden states {layers} are mean-pooled over
+encoder (weights read from the CTranslate2 `model.bin` that ASR uses, run as the int8 ONNX graph of
+`affectlens/modalities/voice/encoder_onnx.py` that the pipeline runs; training features from: {encoder}),
+and hidden states {layers} are mean-pooled over
 the utterance and concatenated (512 numbers per layer). Features: {features}. With `window`, the
 states are those of the speech-recognition pass itself: each utterance's speech, trimmed and
 levelled, lies end to end with its neighbours in a 30 s window padded as whisper pads, so the
@@ -158,6 +159,9 @@ def main() -> None:
     ap.add_argument("--features", choices=("window", "clip"), default="window",
                     help="window: states pooled inside a shared 30 s window, as the ASR pass gives them "
                          "(training/voice_common.windowed_features); clip: each clip encoded alone")
+    ap.add_argument("--encoder", choices=("runtime", "numpy"), default="runtime",
+                    help="runtime: the encoder the pipeline runs (int8 ONNX graph), so the head is trained on the "
+                         "features it meets; numpy: the float32 reference (window features only)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -173,7 +177,7 @@ def main() -> None:
         if args.features == "window":
             if not normalise:
                 raise SystemExit("--features window always levels each chunk; drop --raw-level")
-            feats[cond] = windowed_features(corpus, cond)
+            feats[cond] = windowed_features(corpus, cond, args.encoder)
             continue
         path = REPO / "work_data" / "voice" / f"{feat_name}-{cond}.npy"
         if not path.is_file() and extractor is None:
@@ -205,6 +209,7 @@ def main() -> None:
         "level_normalised": normalise,
         "augmented_training": list(augment),
         "features": args.features,
+        "encoder_implementation": args.encoder,
         "chosen_per_fold": chosen,
         "per_fold": {c: [s.__dict__ for s in v] for c, v in per_fold.items()},
         "summary": {c: summarise(v) for c, v in per_fold.items()},
@@ -273,13 +278,14 @@ def main() -> None:
         "normalise_level": normalise,
         "augmented_training": list(augment),
         "features": args.features,
+        "encoder_implementation": args.encoder if args.features == "window" else "numpy",
         "reliability_scale": 0.7,
     }
     (MODEL_DIR / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     (MODEL_DIR / "README.md").write_text(README.format(
         layers=", ".join(map(str, layers)), c=c, t=temperature, ece0=ece_before, ece1=ece_after,
         norm="yes" if normalise else "no", aug="yes" if "aug" in augment else "no",
-        tel="yes" if "telephone" in augment else "no", features=args.features,
+        tel="yes" if "telephone" in augment else "no", features=args.features, encoder=card["encoder_implementation"],
         selection=(f"layers and C fixed by --fixed {args.fixed} (chosen by nested CV in an earlier release), not re-selected per fold, so slightly optimistic" if fixed
                    else "layer set and C chosen inside the training actors only"),
         **{f"{cond}_{k}": v for cond, d in s.items() for k, v in d.items()},

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core.errors import AffectlensError
+from .core.errors import AffectlensError, MediaError
 from .ingest.decode import IMAGE_SUFFIXES
 from .pipeline import Hook, Pipeline
 from .writers import get_writer
@@ -76,8 +76,11 @@ def run_batch(
 ) -> BatchReport:
     """Analyse every input into ``out_dir``; never stops on one bad file."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = expand_inputs(inputs)
+    if not files:
+        raise MediaError(f"no media files in {', '.join(map(str, inputs))} "
+                         f"(looked for {', '.join(sorted(MEDIA_SUFFIXES))})")
+    out_dir.mkdir(parents=True, exist_ok=True)
     stems = output_stems(files)
     writers = [get_writer(f) for f in formats]
     if "json" not in {w.extension for w in writers}:

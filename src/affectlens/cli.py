@@ -90,9 +90,10 @@ def _run_analyze(args) -> int:
         threads=args.threads,
     )
     pipeline = Pipeline(options)
+    progress = not args.quiet and sys.stderr.isatty()  # progress lines would only clutter a log file
     single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
     if single:
-        result = pipeline(args.paths[0], hook=None if args.quiet else ProgressHook(Path(args.paths[0]).name))
+        result = pipeline(args.paths[0], hook=ProgressHook(Path(args.paths[0]).name) if progress else None)
         written = [get_writer(f)(result, args.out) for f in formats]
         if not args.quiet:
             print(result.summary())
@@ -101,7 +102,7 @@ def _run_analyze(args) -> int:
         return 0
     report = run_batch(
         pipeline, args.paths, args.out, formats, resume=not args.no_resume,
-        hook_for=None if args.quiet else (lambda f: ProgressHook(f.name)),
+        hook_for=(lambda f: ProgressHook(f.name)) if progress else None,
     )
     if not args.quiet:
         print(f"{len(report.done)} analysed, {len(report.skipped)} already done, {len(report.failed)} failed"
@@ -176,5 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def console() -> int:
+    """The ``affectlens`` command: :func:`main` with native library log lines kept off the
+    terminal unless ``-v`` (a process-wide change of descriptor 2, so not done by ``main``,
+    which tests and other programs call in-process)."""
+    if not {"-v", "--verbose"} & set(sys.argv[1:]):
+        from .core.quiet import filter_native_stderr
+
+        filter_native_stderr()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

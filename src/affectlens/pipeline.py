@@ -368,7 +368,9 @@ class Pipeline:
                 from .modalities.voice.whisper_encoder import EncoderStates
                 from .segments.asr import transcribe
 
-                states = EncoderStates() if "voice" in opts.modalities else None
+                states = None
+                if "voice" in opts.modalities:  # keep only the layers the voice head reads (half of all eight)
+                    states = EncoderStates(layers=getattr(self.modality("voice"), "encoder_layers", None))
                 transcript = transcribe(audio, regions, model=opts.asr_model, language=opts.language, states=states,
                                         threads=threads)
                 if states is not None and states.windows:

@@ -26,6 +26,32 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 TEXT_SUFFIXES = {".srt", ".vtt", ".csv", ".txt"}
 
 
+class _AudioBuffer:
+    """16 kHz mono samples appended chunk by chunk into one preallocated array.
+
+    A list of chunks joined at the end holds the track twice at that moment (about 460 MB
+    for an hour); sized from the container's duration, the buffer holds it once, and grows
+    by half when the duration was wrong.
+    """
+
+    def __init__(self, expected_seconds: float) -> None:
+        self._data = np.zeros(int(max(expected_seconds, 1.0) * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float32)
+        self._n = 0
+
+    def append(self, chunk: np.ndarray) -> None:
+        chunk = chunk.reshape(-1)
+        if self._n + len(chunk) > len(self._data):
+            grown = np.zeros(max(self._n + len(chunk), int(len(self._data) * 1.5)), dtype=np.float32)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : self._n + len(chunk)] = chunk
+        self._n += len(chunk)
+
+    def array(self) -> np.ndarray:
+        """The samples so far (a view: copying would hold the track twice for a moment)."""
+        return self._data[: self._n]
+
+
 @dataclass
 class DecodeReport:
     """What decoding produced besides frames: the audio and anything that went wrong midway."""
@@ -193,7 +219,7 @@ def decode(
 
     report = DecodeReport(audio=None)
     container = _open(Path(info.path))
-    chunks: list[np.ndarray] = []
+    chunks = _AudioBuffer(info.duration if info.duration and math.isfinite(info.duration) else 0.0)
     with container:
         streams = []
         video = container.streams.video[0] if (container.streams.video and frame_rate != 0 and on_frame) else None
@@ -222,7 +248,7 @@ def decode(
                 for frame in frames:
                     if packet.stream is audio:
                         for out in resampler.resample(frame):
-                            chunks.append(out.to_ndarray().reshape(-1))
+                            chunks.append(out.to_ndarray())
                         continue
                     report.frames_decoded += 1
                     t = float(frame.time) if frame.time is not None else report.frames_decoded / max(info.fps, 1.0)
@@ -239,14 +265,14 @@ def decode(
                     report.frames_sampled += 1
             if resampler is not None:
                 for out in resampler.resample(None):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(out.to_ndarray())
         except av.error.FFmpegError as e:
             report.warnings.append(f"decoding stopped early ({e}); results cover what was decoded before")
             log.warning("decoding %s stopped early: %s", info.path, e)
         if errors:
             report.warnings.append(f"{errors} corrupt packet(s) were skipped while decoding")
     if audio is not None:
-        report.audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+        report.audio = chunks.array()
         if not np.all(np.isfinite(report.audio)):
             report.audio = np.nan_to_num(report.audio)
     if info.has_video and frame_rate != 0 and on_frame is not None and report.frames_decoded == 0:

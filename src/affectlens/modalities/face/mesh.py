@@ -9,6 +9,11 @@ mapped back to frame pixels. ``z`` is MediaPipe's relative depth, in the same pi
 
 A mesh whose centre falls outside the detection box belongs to a neighbouring face that
 entered the crop and is rejected.
+
+In video, a face followed from frame to frame gets its own mesh graph in MediaPipe's tracking
+mode (a *slot*): the crop is framed from the face's landmarks of the frame before, so the face
+sits at the same place in every crop and the graph can reuse its previous landmarks instead of
+running its internal detector again (about 3 ms instead of 4 ms per face on a 640x360 frame).
 """
 
 from __future__ import annotations
@@ -71,25 +76,37 @@ class FaceMesher:
         self.crop_side = crop_side
         self.min_confidence = min_confidence
         self._mesh = None
+        self._slots: dict[int, object] = {}
 
-    def _model(self):
-        if self._mesh is None:
-            import mediapipe as mp
+    def _model(self, slot: int | None = None):
+        import mediapipe as mp
 
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                min_detection_confidence=self.min_confidence,
+        if slot is None:
+            if self._mesh is None:
+                self._mesh = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                    min_detection_confidence=self.min_confidence,
+                )
+            return self._mesh
+        if slot not in self._slots:
+            self._slots[slot] = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=self.min_confidence, min_tracking_confidence=0.5,
             )
-        return self._mesh
+        return self._slots[slot]
 
-    def __call__(self, image: np.ndarray, detection: Detection) -> np.ndarray | None:
-        """Landmarks ``[shape=(478, 3)]`` float32 in frame pixels (x, y, z), or None if no mesh fits."""
+    def __call__(self, image: np.ndarray, detection: Detection, slot: int | None = None) -> np.ndarray | None:
+        """Landmarks ``[shape=(478, 3)]`` float32 in frame pixels (x, y, z), or None if no mesh fits.
+
+        ``slot`` names the tracking-mode graph of a face followed across video frames; None
+        meshes the crop on its own (a still image, or a face seen for the first time).
+        """
         rgb = as_rgb(image)
         x, y, w, h = detection.box
         side = self.expand * max(w, h)
         centre = (x + w / 2, y + h / 2)
         crop, x0, y0 = square_crop(rgb, centre, side, self.crop_side)
-        result = self._model().process(crop)
+        result = self._model(slot).process(crop)
         if not result.multi_face_landmarks:
             return None
         pts = np.array([(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32)
@@ -103,9 +120,12 @@ class FaceMesher:
         return pts
 
     def close(self) -> None:
-        if self._mesh is not None:
-            self._mesh.close()
-            self._mesh = None
+        """Close every graph (each holds threads and buffers); they reopen on next use."""
+        for graph in [self._mesh, *self._slots.values()]:
+            if graph is not None:
+                graph.close()
+        self._mesh = None
+        self._slots.clear()
 
 
 def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:

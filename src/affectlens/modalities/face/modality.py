@@ -26,7 +26,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core.labels import LABELS, probs_dict
-from ...core.types import Cue, Evidence, FaceObservation, MediaInfo, MicroExpression, Segment, VideoFrame
+from ...core.types import (
+    Cue,
+    Evidence,
+    FaceObservation,
+    MediaInfo,
+    MediaKind,
+    MicroExpression,
+    Segment,
+    VideoFrame,
+)
 from ..base import AnalysisContext, Modality, register_modality
 from . import aus as au
 from .detect import Detection, FaceDetector, as_rgb, same_face
@@ -64,6 +73,15 @@ class _FaceRecord:
         frontal = max(0.0, np.cos(np.radians(yaw))) * max(0.0, np.cos(np.radians(pitch)))
         size = min(1.0, self.geometry.iod / 30.0)  # below ~30 px between the eyes, detail is lost
         return float(self.score * frontal * size)
+
+
+@dataclass(frozen=True)
+class _Followed:
+    """A face meshed in the last frame, to be followed into the next one."""
+
+    score: float  # its last detection's confidence
+    landmarks: np.ndarray
+    slot: int | None  # its tracking mesh graph (None for a still image)
 
 
 _WARNED: set[str] = set()
@@ -131,7 +149,7 @@ class FaceModality(Modality):
         self._frame_times: list[float] = []
         self._media: MediaInfo | None = None
         self._intensity_cache: dict[int, np.ndarray] | None = None
-        self._followed: list[tuple[float, np.ndarray]] = []  # (detection score, landmarks) of the last frame
+        self._followed: list[_Followed] = []  # the faces meshed in the last frame
         self._last_detection: float | None = None
         #: Frames of the current file in which the detector ran (the rest followed the mesh).
         self.detector_runs = 0
@@ -172,15 +190,16 @@ class FaceModality(Modality):
         self._intensity_cache = None
         self._frame_times.append(float(frame.time))
         rgb = as_rgb(frame.image)
-        faces = []
-        for det in self._candidates(rgb, float(frame.time)):
-            landmarks = self._mesher(rgb, det)
+        faces, followed = [], []
+        for det, slot in self._candidates(rgb, float(frame.time)):
+            landmarks = self._mesher(rgb, det, slot)
             if landmarks is None:
                 continue
             faces.append((det, landmarks))
+            followed.append(_Followed(det.score, landmarks, slot))
         if len(faces) < len(self._followed):
             self._last_detection = None  # a followed face was lost: look again in the next frame
-        self._followed = [(det.score, lm) for det, lm in faces]
+        self._followed = followed
         if not faces:
             self._tracker.update(frame.time, [])
             return
@@ -193,19 +212,35 @@ class FaceModality(Modality):
                 score=det.score, geometry=au.geometry(lm), expression=None if probs is None else probs[k],
             ))
 
-    def _candidates(self, rgb: np.ndarray, time: float) -> list[Detection]:
-        """Where to mesh in this frame: the detector's faces when it is due, else the followed ones."""
-        followed = [Detection(box=detector_style_box(lm), score=score, keypoints=np.zeros((0, 2), np.float32))
-                    for score, lm in self._followed]
+    def _candidates(self, rgb: np.ndarray, time: float) -> list[tuple[Detection, int | None]]:
+        """Where to mesh in this frame, each with its mesh slot: the detector's faces when it is
+        due (a face already followed keeps its slot), else the followed faces.
+
+        A still image (no frame rate) is meshed without slots: tracking needs a frame before.
+        """
+        followed = [(Detection(box=detector_style_box(f.landmarks), score=f.score,
+                               keypoints=np.zeros((0, 2), np.float32)), f.slot) for f in self._followed]
         due = (not followed or self._last_detection is None
                or time - self._last_detection >= self.detect_interval)
         if not due:
             return followed
         self._last_detection = time
         self.detector_runs += 1
-        found = self._detector(rgb, max_faces=self.max_faces)
-        found += [f for f in followed if not any(same_face(f.box, d.box) for d in found)]
-        return found[: self.max_faces] if self.max_faces else found
+        video = self._media is None or self._media.kind is not MediaKind.IMAGE
+        out: list[tuple[Detection, int | None]] = []
+        taken: set[int] = set()
+        for det in self._detector(rgb, max_faces=self.max_faces):
+            slot = next((s for d, s in followed if s not in taken and same_face(d.box, det.box)), None)
+            out.append((det, slot))
+            if slot is not None:
+                taken.add(slot)
+        out += [(d, s) for d, s in followed if s not in taken and not any(same_face(d.box, o.box) for o, _ in out)]
+        out = out[: self.max_faces] if self.max_faces else out
+        if video:  # new faces get a free slot
+            used = {s for _, s in out if s is not None}
+            free = (s for s in range(len(out) + len(used)) if s not in used)
+            out = [(d, s if s is not None else next(free)) for d, s in out]
+        return out
 
     def _expressions(self, rgb, faces) -> np.ndarray | None:
         """Expression probabilities ``[n_faces, len(LABELS)]`` for one frame's faces (one batch)."""

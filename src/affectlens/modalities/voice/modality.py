@@ -91,6 +91,11 @@ class VoiceModality(Modality):
     def _head(self) -> EmotionHead:
         return load_head(self.model)
 
+    @property
+    def encoder_layers(self) -> tuple[int, ...]:
+        """The whisper encoder layers the head reads: all a shared encoder pass needs to keep."""
+        return tuple(self._head().layers)
+
     def embed(self, audio: np.ndarray, head: EmotionHead) -> np.ndarray:
         """Pooled encoder features of one segment's audio, as the head expects them."""
         from .whisper_encoder import runtime_encoder
