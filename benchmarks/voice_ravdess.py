@@ -79,8 +79,8 @@ def main() -> None:
 
     def enc_feats(cond: str) -> np.ndarray:
         nonlocal enc
-        if window:
-            return windowed_features(corpus, cond)
+        if window:  # the encoder the head was trained on (the pipeline's int8 graph since the speed work)
+            return windowed_features(corpus, cond, card.extra.get("encoder_implementation", "numpy"))
         if not (REPO / "work_data" / "voice" / f"{name}-{cond}.npy").is_file() and enc is None:
             enc = encoder_extractor(normalise)
         return cached_features(name, corpus, cond, enc)  # type: ignore[arg-type]
@@ -130,8 +130,10 @@ def main() -> None:
     # by default only the clean one, the level ablation (-20 dB gain, raw level) with --ablations.
     ablation: dict[str, dict[str, float]] = {}
     gains = ("clean", "gain-20") if "--ablations" in sys.argv else ("clean",)
-    variants = [("shared_window_levelled", {c: windowed_features(corpus, c) for c in gains}),
-                ("clip_alone_levelled", {c: cached_features("enc-norm", corpus, c, encoder_extractor(True)) for c in gains})]
+    encoder = card.extra.get("encoder_implementation", "numpy")
+    variants = [("shared_window_levelled", {c: windowed_features(corpus, c, encoder) for c in gains}),
+                ("clip_alone_levelled", {c: cached_features("enc-norm" if encoder == "numpy" else f"enc-norm-{encoder}",
+                                                            corpus, c, encoder_extractor(True, encoder)) for c in gains})]
     if "--ablations" in sys.argv:
         variants.append(("clip_alone_raw_level", {c: cached_features("enc-raw", corpus, c, encoder_extractor(False))
                                                   for c in gains}))

@@ -136,12 +136,13 @@ def cached_features(
     return feats
 
 
-def encoder_extractor(normalise: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """Per clip: mean-pooled hidden states 0..6 of the whisper encoder, [7, 512]."""
+def encoder_extractor(normalise: bool, encoder: str = "numpy") -> Callable[[np.ndarray], np.ndarray]:
+    """Per clip: mean-pooled hidden states 0..6 of the whisper encoder, [7, 512]
+    (``encoder="runtime"``: the int8 graph the pipeline runs)."""
     from affectlens.modalities.voice.features import normalise_level
-    from affectlens.modalities.voice.whisper_encoder import load_encoder
+    from affectlens.modalities.voice.whisper_encoder import load_encoder, runtime_encoder
 
-    enc = load_encoder()
+    enc = load_encoder() if encoder == "numpy" else runtime_encoder()
     layers = tuple(range(enc.num_layers + 1))
 
     def run(audio: np.ndarray) -> np.ndarray:

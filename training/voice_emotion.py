@@ -285,7 +285,8 @@ def main() -> None:
     (MODEL_DIR / "README.md").write_text(README.format(
         layers=", ".join(map(str, layers)), c=c, t=temperature, ece0=ece_before, ece1=ece_after,
         norm="yes" if normalise else "no", aug="yes" if "aug" in augment else "no",
-        tel="yes" if "telephone" in augment else "no", features=args.features, encoder=card["encoder_implementation"],
+        tel="yes" if "telephone" in augment else "no", features=args.features, encoder=("the same int8 graph" if card["encoder_implementation"] == "runtime"
+                                                    else "the numpy float32 reference encoder"),
         selection=(f"layers and C fixed by --fixed {args.fixed} (chosen by nested CV in an earlier release), not re-selected per fold, so slightly optimistic" if fixed
                    else "layer set and C chosen inside the training actors only"),
         **{f"{cond}_{k}": v for cond, d in s.items() for k, v in d.items()},

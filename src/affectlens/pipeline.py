@@ -209,6 +209,8 @@ class Pipeline:
             if self._audio_worker is None:
                 self._audio_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-audio")
             audio_future = self._audio_worker.submit(self._audio_branch, info, given, heard, share, hook, False)
+            # Once the audio branch is done, the video branch may use the whole budget.
+            audio_future.add_done_callback(lambda _: [m.set_threads(self.budget.total) for m in visual])
             try:
                 frames_decoded, video_warnings = self._video_branch(info, visual, hook, timings)
             finally:

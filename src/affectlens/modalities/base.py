@@ -64,6 +64,10 @@ class Modality(ABC):
         pool it opens from it, never from the machine's core count).
         """
 
+    def set_threads(self, threads: int) -> None:  # noqa: B027  (optional hook)
+        """The share given at :meth:`start` changed mid-file (the other branch finished and
+        left its threads). Called from another thread; apply it at the next convenient point."""
+
     def observe_frame(self, frame: VideoFrame) -> None:  # noqa: B027  (optional hook)
         """Called for each sampled frame, in time order, while the file is decoded."""
 

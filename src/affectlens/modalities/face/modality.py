@@ -159,6 +159,9 @@ class FaceModality(Modality):
         self._media = media
         self._threads = threads
 
+    def set_threads(self, threads: int) -> None:
+        self._threads = threads  # the classifier is rebuilt for it before the next frame
+
     def _ensure_models(self) -> None:
         """Open the MediaPipe graphs once per instance; (re)build the classifier for the thread share."""
         if self._detector is None:
