@@ -200,6 +200,15 @@ def test_micro_spotting_on_a_synthetic_series() -> None:
     assert spot_micro_expressions(0, t[::3], x[::3]) == []  # 8 frames/s: too slow to tell
 
 
+def test_micro_spotting_on_a_track_shorter_than_its_context() -> None:
+    """A face seen for a quarter of a second at 25 fps (shorter than the 0.3 s context on each
+    side) has no micro-expression to find, and must not crash the analysis."""
+    times = np.arange(6) / 25.0
+    aus = np.zeros((6, len(AU_NAMES)))
+    aus[3, 0] = 5.0
+    assert spot_micro_expressions(0, times, aus) == []
+
+
 def test_micro_spotting_keeps_the_stronger_of_two_close_bumps() -> None:
     """A weak twitch just before a real micro-expression must not hide it (strongest first)."""
     t = np.arange(0, 5, 1 / 25)

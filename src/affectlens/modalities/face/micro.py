@@ -80,8 +80,10 @@ def spot_micro_expressions(
     fps = 1.0 / float(np.median(np.diff(t)))
     if fps < min_fps:
         return []
-    x = _median3(np.asarray(aus, dtype=np.float64))
     h = max(1, int(round(half_window * fps)))
+    if n <= 2 * h:  # a track shorter than onset + offset context cannot show a brief burst
+        return []
+    x = _median3(np.asarray(aus, dtype=np.float64))
     before = np.concatenate([np.repeat(x[:1], h, axis=0), x[:-h]])
     after = np.concatenate([x[h:], np.repeat(x[-1:], h, axis=0)])
     contrast = x - np.maximum(before, after)

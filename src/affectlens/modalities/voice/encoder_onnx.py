@@ -180,6 +180,9 @@ class OnnxWhisperEncoder(EncoderBase):
                 options.inter_op_num_threads = 1
                 options.log_severity_level = 3
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                # No arena: it would keep the peak of a 30 s window's attention (~330 MB) for the
+                # life of the process; without it ~80 MB stay, at ~20 % more time per window.
+                options.enable_cpu_mem_arena = False
                 try:
                     self._sessions[threads] = ort.InferenceSession(str(self.graph), options,
                                                                    providers=["CPUExecutionProvider"])
