@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .core.errors import INPUT_DOC, MediaError, ParameterError
+from .core.memory import release_free_memory
 from .core.threads import ThreadBudget, branch_threads
 from .core.types import Evidence, MediaInfo, MediaKind, Segment, Utterance
 from .explain.templates import explain
@@ -212,12 +213,12 @@ class Pipeline:
             # Once the audio branch is done, the video branch may use the whole budget.
             audio_future.add_done_callback(lambda _: [m.set_threads(self.budget.total) for m in visual])
             try:
-                frames_decoded, video_warnings = self._video_branch(info, visual, hook, timings)
+                frames_decoded, video_warnings = self._video_branch(info, visual, share, hook, timings)
             finally:
                 branch = audio_future.result()  # waits for the audio branch even when video failed
         else:
             if visual:
-                frames_decoded, video_warnings = self._video_branch(info, visual, hook, timings)
+                frames_decoded, video_warnings = self._video_branch(info, visual, share, hook, timings)
             branch = self._audio_branch(info, given, heard, share, hook, not visual)
         timings.update(branch.timings)
         if info.has_video and info.kind is MediaKind.VIDEO and visual and frames_decoded == 0 and (
@@ -241,11 +242,13 @@ class Pipeline:
         t = time.perf_counter()
         utterances = self._fuse_and_explain(branch.segments, per_modality)
         timings["fusion"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        timings["cpu_total"] = time.process_time() - cpu0
         hook("done")
+        del context, branch  # the audio and the encoder states go before the per-frame tables are built
         observations = [o for m in modalities for o in m.timeline()]
         events = [e for m in modalities for e in m.events()]
+        release_free_memory()  # a long-lived pipeline gives each file's temporaries back
+        timings["total"] = time.perf_counter() - t0
+        timings["cpu_total"] = time.process_time() - cpu0
         return Result(
             media=info, utterances=utterances, observations=observations, events=events,
             warnings=warnings, timings=timings, options=asdict(self.options),
@@ -253,7 +256,7 @@ class Pipeline:
 
     # -- the two branches ------------------------------------------------------------------
 
-    def _video_branch(self, info: MediaInfo, visual: list[Modality], hook: Hook,
+    def _video_branch(self, info: MediaInfo, visual: list[Modality], threads: int, hook: Hook,
                       timings: dict[str, float]) -> tuple[int, list[str]]:
         """Decode the frames the visual modalities want and stream them in; returns the number
         of frames decoded and the decoding warnings."""
@@ -268,7 +271,8 @@ class Pipeline:
                 hook("decode", completed=frame.time, total=info.duration or None)
 
         hook("decode", completed=0, total=info.duration or None)
-        report = decode(info, frame_rate=rate, on_frame=on_frame, want_audio=False, max_side=self.options.max_side)
+        report = decode(info, frame_rate=rate, on_frame=on_frame, want_audio=False, max_side=self.options.max_side,
+                        threads=threads)
         timings["video_branch"] = time.perf_counter() - t
         timings["video_branch_cpu"] = time.thread_time() - cpu
         return report.frames_decoded, report.warnings

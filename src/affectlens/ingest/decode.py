@@ -179,6 +179,7 @@ def decode(
     on_frame: Callable[[VideoFrame], None] | None = None,
     want_audio: bool = True,
     max_side: int | None = 1280,
+    threads: int = 0,
 ) -> DecodeReport:
     """Decode ``info.path`` once, streaming sampled frames to ``on_frame``.
 
@@ -196,6 +197,9 @@ def decode(
     max_side : int or None, default=1280
         Frames larger than this are scaled down first: face analysis gains nothing from 4K and
         an 8K frame would cost 100 MB per copy.
+    threads : int, default=0
+        FFmpeg's video decoding threads (the caller's share of the thread budget); 0 lets
+        FFmpeg choose from the machine's cores.
 
     Returns
     -------
@@ -226,6 +230,8 @@ def decode(
         audio = container.streams.audio[0] if (container.streams.audio and want_audio) else None
         if video is not None:
             video.thread_type = "AUTO"
+            if threads:
+                video.codec_context.thread_count = threads
             streams.append(video)
         if audio is not None:
             streams.append(audio)

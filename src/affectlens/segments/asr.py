@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ModelError
+from ..core.memory import release_free_memory
 from ..core.threads import available_threads
 from ..core.types import Word
 from ..modalities.voice.whisper_encoder import EncoderStates, StitchedWindow, pack_windows, stitch
@@ -186,4 +187,5 @@ def transcribe(
                 continue
             pieces.append(TranscriptPiece(back(float(seg.start)), back(float(seg.end), "end"), text, words,
                                           float(seg.no_speech_prob)))
+        release_free_memory()  # a window's features, states and decoder buffers
     return Transcript(tuple(pieces), detected, probability)

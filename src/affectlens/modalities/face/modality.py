@@ -20,8 +20,9 @@ been seen; :meth:`timeline`, :meth:`evidence` and :meth:`events` compute them af
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +53,8 @@ ACTIVE_AU = 1.0
 HEAD_MOVEMENT_DEG = 15.0
 #: Seconds between two runs of the face detector while faces are being followed.
 DETECT_INTERVAL = 0.5
+#: Frames that may wait for the expression classifier (each holds its RGB frame meanwhile).
+MAX_PENDING_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -138,12 +141,17 @@ class FaceModality(Modality):
         self._crop_size = 0
         self._threads = 1
         self._loaded_threads: int | None = None
+        self._classify_worker: ThreadPoolExecutor | None = None
         self.reset()
 
     # --- streaming ---------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget everything seen (called by :meth:`start`)."""
+        for future, _ in getattr(self, "_pending", ()):  # left by a file that failed midway
+            if future is not None and not future.cancel():
+                future.exception()  # let it finish (its result is not wanted) before the state goes
+        self._pending: deque[tuple[Future | None, list[_FaceRecord]]] = deque()
         self._tracker = FaceTracker()
         self._records: list[_FaceRecord] = []
         self._frame_times: list[float] = []
@@ -174,10 +182,14 @@ class FaceModality(Modality):
 
     def close(self) -> None:
         """Close the MediaPipe graphs (each holds threads and buffers); reopened on next use."""
+        self._finished_records()
         for part in (self._detector, self._mesher):
             if part is not None:
                 part.close()
         self._detector = self._mesher = None
+        if self._classify_worker is not None:
+            self._classify_worker.shutdown(wait=True)
+            self._classify_worker = None
 
     @property
     def expression_model(self) -> str | None:
@@ -208,12 +220,40 @@ class FaceModality(Modality):
             return
         boxes = [landmark_box(lm) for _, lm in faces]
         ids = self._tracker.update(frame.time, boxes)
-        probs = self._expressions(rgb, faces)
-        for k, ((det, lm), box, face_id) in enumerate(zip(faces, boxes, ids, strict=True)):
-            self._records.append(_FaceRecord(
-                frame_index=frame.index, time=float(frame.time), face_id=face_id, box=box,
-                score=det.score, geometry=au.geometry(lm), expression=None if probs is None else probs[k],
-            ))
+        records = [
+            _FaceRecord(frame_index=frame.index, time=float(frame.time), face_id=face_id, box=box,
+                        score=det.score, geometry=au.geometry(lm), expression=None)
+            for (det, lm), box, face_id in zip(faces, boxes, ids, strict=True)
+        ]
+        future = None
+        if self._classifier is not None and self._crop is not None:
+            if self._classify_worker is None:
+                self._classify_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-face-classify")
+            future = self._classify_worker.submit(self._expressions, self._classifier, rgb, faces)
+        self._pending.append((future, records))
+        self._collect(wait_oldest=len(self._pending) > MAX_PENDING_FRAMES)
+
+    def _collect(self, *, wait_oldest: bool = False, wait_all: bool = False) -> None:
+        """Move the frames whose expressions are known into ``_records``, in frame order.
+
+        The classifier runs in its own thread so that it overlaps the next frame's mesh (the
+        two together use both cores once the audio branch is done); at most
+        :data:`MAX_PENDING_FRAMES` frames wait for it, so a slow classifier holds a bounded
+        number of frames in memory.
+        """
+        while self._pending:
+            future, records = self._pending[0]
+            if future is not None and not future.done() and not (wait_oldest or wait_all):
+                return
+            probs = future.result() if future is not None else None
+            self._pending.popleft()
+            self._records.extend(r if probs is None else replace(r, expression=probs[k]) for k, r in enumerate(records))
+            wait_oldest = False
+
+    def _finished_records(self) -> list[_FaceRecord]:
+        """Every record of the file, expressions included (waits for the classifier)."""
+        self._collect(wait_all=True)
+        return self._records
 
     def _candidates(self, rgb: np.ndarray, time: float) -> list[tuple[Detection, int | None]]:
         """Where to mesh in this frame, each with its mesh slot: the detector's faces when it is
@@ -245,21 +285,20 @@ class FaceModality(Modality):
             out = [(d, s if s is not None else next(free)) for d, s in out]
         return out
 
-    def _expressions(self, rgb, faces) -> np.ndarray | None:
+    def _expressions(self, classifier, rgb, faces) -> np.ndarray:
         """Expression probabilities ``[n_faces, len(LABELS)]`` for one frame's faces (one batch)."""
-        if self._classifier is None or self._crop is None:
-            return None
         crops = []
         for _, lm in faces:
             right, left = eye_centres(lm)
             crops.append(self._crop(rgb, detector_style_box(lm), tuple(map(float, left)), tuple(map(float, right)),
                                     self._crop_size))
-        return np.asarray(self._classifier.predict(np.stack(crops)), dtype=np.float64)
+        return np.asarray(classifier.predict(np.stack(crops)), dtype=np.float64)
 
     # --- after decoding ----------------------------------------------------------------------
 
     def _intensities(self) -> dict[int, np.ndarray]:
         """AU intensities per record index, grouped by face track: {face_id: [n_records_of_face, n_aus]}."""
+        self._finished_records()
         if self._intensity_cache is None:
             by_face: dict[int, list[int]] = defaultdict(list)
             for i, r in enumerate(self._records):
@@ -272,6 +311,7 @@ class FaceModality(Modality):
         return self._intensity_cache
 
     def _face_rows(self) -> dict[int, list[int]]:
+        self._finished_records()
         rows: dict[int, list[int]] = defaultdict(list)
         for i, r in enumerate(self._records):
             rows[r.face_id].append(i)
@@ -279,6 +319,7 @@ class FaceModality(Modality):
 
     def _record_aus(self) -> list[np.ndarray]:
         """AU intensities ``[n_aus]`` for each record, in record order."""
+        self._finished_records()
         out: list[np.ndarray] = [np.zeros(len(au.AU_NAMES))] * len(self._records)
         inten = self._intensities()
         for face_id, idx in self._face_rows().items():
@@ -288,6 +329,7 @@ class FaceModality(Modality):
 
     def timeline(self) -> list[FaceObservation]:
         """One :class:`FaceObservation` per face per analysed frame."""
+        self._finished_records()
         out = []
         for r, values in zip(self._records, self._record_aus(), strict=True):
             out.append(FaceObservation(
