@@ -110,3 +110,27 @@ def test_voice_activity_in_pieces_keeps_the_speech(shared_data):
         assert any(min(region.end, p.end) - max(region.start, p.start) > 0 for p in pieces), region
     assert all(p.end - p.start >= 0.2 for p in pieces)
     assert all(a.end <= b.start for a, b in zip(pieces, pieces[1:], strict=False))
+
+
+def test_decode_ahead_hands_over_the_same_frames_and_stops_on_error(shared_data):
+    """Decoding a few frames ahead in a second thread gives the consumer exactly what decode()
+    gives, and an exception in the consumer ends the decoding thread instead of leaving it blocked."""
+    import threading
+
+    from affectlens.ingest.decode import decode, decode_ahead, probe
+
+    info = probe(shared_data / "video" / "demo" / "WolfgangLanger_Pexels.mp4")
+    plain, ahead = [], []
+    decode(info, frame_rate=5.0, on_frame=lambda f: plain.append((f.index, f.image.sum())), want_audio=False)
+    report = decode_ahead(info, frame_rate=5.0, on_frame=lambda f: ahead.append((f.index, f.image.sum())),
+                          want_audio=False)
+    assert ahead == plain and report.frames_sampled == len(plain)
+
+    def fail(frame):
+        if frame.index > 20:
+            raise RuntimeError("consumer failed")
+
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        decode_ahead(info, frame_rate=None, on_frame=fail, want_audio=False)
+    assert threading.active_count() == before

@@ -201,5 +201,6 @@ def test_subtitles_are_refused_before_decoding(tmp_path, pexels_clip, monkeypatc
         raise AssertionError("the media was decoded before the subtitles were checked")
 
     monkeypatch.setattr(pipeline_module, "decode", no_decoding)
+    monkeypatch.setattr(pipeline_module, "decode_ahead", no_decoding)
     with pytest.raises(SubtitleError):
         Pipeline(AnalysisOptions(subtitles=str(bad)))(pexels_clip)

@@ -136,13 +136,20 @@ def cached_features(
     return feats
 
 
-def encoder_extractor(normalise: bool, encoder: str = "numpy") -> Callable[[np.ndarray], np.ndarray]:
-    """Per clip: mean-pooled hidden states 0..6 of the whisper encoder, [7, 512]
-    (``encoder="runtime"``: the int8 graph the pipeline runs)."""
-    from affectlens.modalities.voice.features import normalise_level
+def _encoder(kind: str):
+    """The whisper encoder named ``numpy``, ``runtime`` (what the pipeline runs) or ``int8``."""
+    from affectlens.modalities.voice.encoder_onnx import load_onnx_encoder
     from affectlens.modalities.voice.whisper_encoder import load_encoder, runtime_encoder
 
-    enc = load_encoder() if encoder == "numpy" else runtime_encoder()
+    return {"numpy": load_encoder, "runtime": runtime_encoder, "int8": lambda: load_onnx_encoder(quantize=True)}[kind]()
+
+
+def encoder_extractor(normalise: bool, encoder: str = "numpy") -> Callable[[np.ndarray], np.ndarray]:
+    """Per clip: mean-pooled hidden states 0..6 of the whisper encoder, [7, 512]
+    (``encoder``: ``numpy``, ``runtime`` the encoder the pipeline runs, ``int8`` the int8 graph)."""
+    from affectlens.modalities.voice.features import normalise_level
+
+    enc = _encoder(encoder)
     layers = tuple(range(enc.num_layers + 1))
 
     def run(audio: np.ndarray) -> np.ndarray:
@@ -268,15 +275,13 @@ def windowed_features(corpus: Corpus, condition: str, encoder: str = "numpy") ->
     windows of at most 29 s, zero-padded to 30 s as whisper pads; its states are read back
     through :class:`affectlens.modalities.voice.whisper_encoder.EncoderStates`. Clips of
     held-out actors therefore never share a window with training actors. Cached as
-    ``win-<condition>.npy``. ``encoder="runtime"`` uses the encoder the pipeline runs (the int8
-    ONNX graph) instead of the numpy float32 reference the head was trained on; its cache is
-    ``win-<condition>-runtime.npy``.
+    ``win-<condition>.npy``. ``encoder="runtime"`` uses the encoder the pipeline runs (its ONNX
+    graph) and ``"int8"`` the int8 graph, instead of the numpy float32 reference; their caches
+    are ``win-<condition>-<encoder>.npy``.
     """
     from affectlens.modalities.voice.whisper_encoder import (
         EncoderStates,
         encode_windows,
-        load_encoder,
-        runtime_encoder,
     )
     from affectlens.segments.vad import speech_regions
 
@@ -286,7 +291,7 @@ def windowed_features(corpus: Corpus, condition: str, encoder: str = "numpy") ->
         feats = np.load(path)
         if len(feats) == len(corpus.paths):
             return feats
-    enc = load_encoder() if encoder == "numpy" else runtime_encoder()
+    enc = _encoder(encoder)
     out = np.zeros((len(corpus.paths), enc.num_layers + 1, enc.width), dtype=np.float32)
     t0 = time.time()
     for k, fold in enumerate(FOLDS):

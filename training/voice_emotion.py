@@ -62,7 +62,7 @@ its shared labels with `core.labels.to_shared_probs(..., "ravdess")` (calm -> ne
 
 **How.** Audio is brought to a fixed speech level (-20 dBFS at the 90th-percentile 20 ms frame;
 level normalised: {norm}), turned into whisper's 80-band log-mel, run through the whisper-base
-encoder (weights read from the CTranslate2 `model.bin` that ASR uses, run as the int8 ONNX graph of
+encoder (weights read from the CTranslate2 `model.bin` that ASR uses, run as the ONNX graph of
 `affectlens/modalities/voice/encoder_onnx.py` that the pipeline runs; training features from: {encoder}),
 and hidden states {layers} are mean-pooled over
 the utterance and concatenated (512 numbers per layer). Features: {features}. With `window`, the
@@ -160,7 +160,7 @@ def main() -> None:
                     help="window: states pooled inside a shared 30 s window, as the ASR pass gives them "
                          "(training/voice_common.windowed_features); clip: each clip encoded alone")
     ap.add_argument("--encoder", choices=("runtime", "numpy"), default="runtime",
-                    help="runtime: the encoder the pipeline runs (int8 ONNX graph), so the head is trained on the "
+                    help="runtime: the encoder the pipeline runs (its ONNX graph), so the head is trained on the "
                          "features it meets; numpy: the float32 reference (window features only)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -285,7 +285,7 @@ def main() -> None:
     (MODEL_DIR / "README.md").write_text(README.format(
         layers=", ".join(map(str, layers)), c=c, t=temperature, ece0=ece_before, ece1=ece_after,
         norm="yes" if normalise else "no", aug="yes" if "aug" in augment else "no",
-        tel="yes" if "telephone" in augment else "no", features=args.features, encoder=("the same int8 graph" if card["encoder_implementation"] == "runtime"
+        tel="yes" if "telephone" in augment else "no", features=args.features, encoder=("the same graph" if card["encoder_implementation"] == "runtime"
                                                     else "the numpy float32 reference encoder"),
         selection=(f"layers and C fixed by --fixed {args.fixed} (chosen by nested CV in an earlier release), not re-selected per fold, so slightly optimistic" if fixed
                    else "layer set and C chosen inside the training actors only"),

@@ -26,7 +26,7 @@ from .core.threads import ThreadBudget, branch_threads
 from .core.types import Evidence, MediaInfo, MediaKind, Segment, Utterance
 from .explain.templates import explain
 from .fusion.fuse import FusionConfig, fuse
-from .ingest.decode import decode, media_duration, probe
+from .ingest.decode import decode, decode_ahead, media_duration, probe
 from .ingest.subtitles import ParsedTranscript, load_transcript
 from .modalities.base import MODALITIES, AnalysisContext, Modality
 from .result import Result
@@ -271,8 +271,8 @@ class Pipeline:
                 hook("decode", completed=frame.time, total=info.duration or None)
 
         hook("decode", completed=0, total=info.duration or None)
-        report = decode(info, frame_rate=rate, on_frame=on_frame, want_audio=False, max_side=self.options.max_side,
-                        threads=threads)
+        report = decode_ahead(info, frame_rate=rate, on_frame=on_frame, want_audio=False,
+                              max_side=self.options.max_side, threads=threads)
         timings["video_branch"] = time.perf_counter() - t
         timings["video_branch_cpu"] = time.thread_time() - cpu
         return report.frames_decoded, report.warnings

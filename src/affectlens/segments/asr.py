@@ -36,6 +36,8 @@ from .vad import SpeechRegion
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "whisper-base"
+#: Seed of the sampling that whisper's temperature fallback uses (see :func:`transcribe`).
+SAMPLING_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def _whisper_class():
 
         def sharing(self, window: StitchedWindow | None, states: EncoderStates | None) -> None:
             self._local.window, self._local.states = window, states
+            if window is None:
+                self._local.encoded = None  # the window is decoded: its encoder output may go
 
         def encode(self, features: np.ndarray):
             window, states = getattr(self._local, "window", None), getattr(self._local, "states", None)
@@ -100,7 +104,10 @@ def _whisper_class():
             hidden = runtime_encoder().hidden_states(mel)
             states.record(window, hidden[:-1])
             self._local.window = None  # only the window's first encoding starts at its beginning
-            return ctranslate2.StorageView.from_array(np.ascontiguousarray(hidden[-1][None], dtype=np.float32))
+            # A StorageView made from an array shares the array's memory without owning it: the
+            # array must outlive the decoding of this window, so the thread holds it until then.
+            self._local.encoded = np.ascontiguousarray(hidden[-1][None], dtype=np.float32)
+            return ctranslate2.StorageView.from_array(self._local.encoded)
 
     return SharedEncoderWhisper
 
@@ -158,7 +165,12 @@ def transcribe(
     share = states is not None and whisper.can_share
     pieces = []
     detected, probability = language, 1.0 if language else 0.0
+    import ctranslate2
+
     for window in pack_windows([(r.start, r.end) for r in regions]):
+        # Whisper falls back to sampling when a decoding looks like a loop; a fixed seed makes the
+        # same audio give the same words on every run (and tests reproducible).
+        ctranslate2.set_random_seed(SAMPLING_SEED)
         whisper.sharing(window, states) if share else whisper.sharing(None, None)
         try:
             segments, info = whisper.transcribe(

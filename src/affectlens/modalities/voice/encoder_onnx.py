@@ -1,14 +1,19 @@
-"""The whisper-base encoder as an int8 ONNX graph with every hidden state as an output.
+"""The whisper-base encoder as an ONNX graph with every hidden state as an output.
 
 Why: one encoder pass serves both speech recognition (CTranslate2 decodes from the last layer)
 and the voice model (which pools the middle layers), and the numpy float32 encoder of
 :mod:`.whisper_encoder` spent most of the audio branch's time. The same weights, read from the
 pip-installed CTranslate2 ``model.bin``, are written into an ONNX graph here — the same
-operations as :meth:`WhisperEncoder.hidden_states`, GELU in its tanh form included — and their
-matrix products are quantised to int8 with onnxruntime's dynamic quantisation (weights int8
-per channel, activations quantised on the fly; attention's activation-by-activation products
-stay in float). The graph is derived, not shipped: it is built once per machine into the cache
-(about 25 MB, a few seconds), keyed by the source weights' sha256 and :data:`GRAPH_VERSION`.
+operations as :meth:`WhisperEncoder.hidden_states`, GELU in its tanh form included, so the
+float32 graph gives the numpy encoder's numbers (the voice head was trained on them) at about
+1.4x its speed on one thread. ``quantize=True`` builds an int8 variant with onnxruntime's
+dynamic quantisation (int8 weights, activations quantised per tensor on the fly; attention's
+activation-by-activation products stay in float): 2.7x the numpy speed, but measured
+(``benchmarks/voice_int8.py``) it costs the float-trained voice head 2 points and sends
+whisper's greedy decoding of repetitive speech into loops that fall back to sampling, so the
+pipeline runs the float32 graph. Graphs are derived, not shipped: built once per machine into
+the cache (82 MB float, 26 MB int8; a few seconds), keyed by the source weights' sha256 and
+:data:`GRAPH_VERSION`.
 
 Inputs and outputs: ``mel`` ``[80, frames]`` (frames <= 3000) -> ``state_0`` .. ``state_6``
 (``[ceil(frames / 2), 512]``) and ``final`` (the layer-normed last state, what CTranslate2's
@@ -201,8 +206,9 @@ class OnnxWhisperEncoder(EncoderBase):
 
 
 @lru_cache(maxsize=2)
-def load_onnx_encoder(quantize: bool = True) -> OnnxWhisperEncoder:
-    """The pip-installed whisper-base encoder as an (int8) ONNX graph, built once per machine."""
+def load_onnx_encoder(quantize: bool = False) -> OnnxWhisperEncoder:
+    """The pip-installed whisper-base encoder as an ONNX graph (float32, or int8 with
+    ``quantize``), built once per machine."""
     from ...models.external import WHISPER_BASE_SHA256
     from ...models.registry import external_path
 

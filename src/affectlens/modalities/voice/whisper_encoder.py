@@ -341,20 +341,26 @@ def load_encoder(model_dir: str | None = None) -> WhisperEncoder:
 
 @lru_cache(maxsize=1)
 def runtime_encoder() -> EncoderBase:
-    """The encoder the pipeline runs: the int8 ONNX graph (:mod:`.encoder_onnx`), built once per
-    machine; the numpy one when that cannot be built (``onnx`` missing, a read-only cache).
+    """The encoder the pipeline runs: the ONNX graph of :mod:`.encoder_onnx` (float32, the same
+    numbers as this module's numpy encoder at about 1.4x its speed on one thread), built once
+    per machine; the numpy encoder when the graph cannot be built (``onnx`` missing, a
+    read-only cache).
 
-    ``AFFECTLENS_ENCODER=numpy`` forces the numpy reference (to compare the two).
+    ``AFFECTLENS_ENCODER=numpy`` forces the numpy reference; ``AFFECTLENS_ENCODER=int8`` the
+    int8 graph (2.7x the numpy speed, but its per-tensor activation scales shift the last layer
+    enough that whisper's greedy decoding of repetitive speech falls into loops and samples;
+    see ``benchmarks/results/voice_int8.json``).
     """
     import os
 
-    if os.environ.get("AFFECTLENS_ENCODER", "").lower() != "numpy":
+    choice = os.environ.get("AFFECTLENS_ENCODER", "").lower()
+    if choice != "numpy":
         try:
             from .encoder_onnx import load_onnx_encoder
 
-            return load_onnx_encoder()
+            return load_onnx_encoder(quantize=choice == "int8")
         except (ImportError, OSError, ModelError) as e:
-            log.warning("int8 whisper encoder unavailable (%s); using the numpy float32 encoder", e)
+            log.warning("ONNX whisper encoder unavailable (%s); using the numpy encoder", e)
     return load_encoder()
 
 
