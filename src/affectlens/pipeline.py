@@ -157,6 +157,7 @@ class Pipeline:
         # One long-lived thread for the audio branch: a new thread per file would also bring a
         # new malloc arena now and then, and memory would creep up over thousands of files.
         self._audio_worker: ThreadPoolExecutor | None = None
+        self._decode_worker: ThreadPoolExecutor | None = None  # decodes frames ahead of the face stage
 
     def modality(self, name: str) -> Modality:
         """The pipeline's instance of modality ``name`` (created on first use, then reused)."""
@@ -176,9 +177,10 @@ class Pipeline:
         for m in self._instances.values():
             m.close()
         self._instances.clear()
-        if self._audio_worker is not None:
-            self._audio_worker.shutdown(wait=True)
-            self._audio_worker = None
+        for worker in (self._audio_worker, self._decode_worker):
+            if worker is not None:
+                worker.shutdown(wait=True)
+        self._audio_worker = self._decode_worker = None
 
     def __enter__(self) -> Pipeline:
         return self
@@ -271,8 +273,10 @@ class Pipeline:
                 hook("decode", completed=frame.time, total=info.duration or None)
 
         hook("decode", completed=0, total=info.duration or None)
+        if self._decode_worker is None:
+            self._decode_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-decode")
         report = decode_ahead(info, frame_rate=rate, on_frame=on_frame, want_audio=False,
-                              max_side=self.options.max_side, threads=threads)
+                              max_side=self.options.max_side, threads=threads, executor=self._decode_worker)
         timings["video_branch"] = time.perf_counter() - t
         timings["video_branch_cpu"] = time.thread_time() - cpu
         return report.frames_decoded, report.warnings

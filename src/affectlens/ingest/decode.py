@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -298,13 +299,14 @@ class _Stopped(Exception):
 
 
 def decode_ahead(info: MediaInfo, *, on_frame: Callable[[VideoFrame], None], queue_size: int = 4,
-                 **options) -> DecodeReport:
+                 executor: Executor | None = None, **options) -> DecodeReport:
     """:func:`decode`, with the decoding in a second thread a few frames ahead of ``on_frame``.
 
     Why: decoding (about 1 ms per 640x360 frame, every frame of the stream, sampled or not) and
     the face stage would otherwise take turns on one core; here they overlap, and at most
     ``queue_size`` decoded frames wait in between. ``on_frame`` runs in the calling thread, and
-    an exception it raises stops the decoding thread before it propagates.
+    an exception it raises stops the decoding thread before it propagates. ``executor`` (one
+    worker) runs the decoding; a long-lived one spares a new thread, and its malloc arena, per file.
     """
     import queue
     import threading
@@ -332,8 +334,13 @@ def decode_ahead(info: MediaInfo, *, on_frame: Callable[[VideoFrame], None], que
             except _Stopped:
                 pass
 
-    worker = threading.Thread(target=produce, name="affectlens-decode", daemon=True)
-    worker.start()
+    if executor is not None:
+        job = executor.submit(produce)
+        wait = job.result
+    else:
+        worker = threading.Thread(target=produce, name="affectlens-decode", daemon=True)
+        worker.start()
+        wait = worker.join
     try:
         while True:
             item = frames.get()
@@ -344,4 +351,4 @@ def decode_ahead(info: MediaInfo, *, on_frame: Callable[[VideoFrame], None], que
             on_frame(item)
     finally:
         stop.set()
-        worker.join()
+        wait()
