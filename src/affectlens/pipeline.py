@@ -126,7 +126,6 @@ class _AudioBranch:
     """What the audio branch hands back: the track, the utterances and the audio modalities' evidence."""
 
     audio: np.ndarray | None
-    duration: float
     segments: list[Segment]
     shared: dict[str, Any]
     evidence: dict[str, list[Evidence]]
@@ -318,7 +317,7 @@ class Pipeline:
                 timings[m.name] = time.perf_counter() - t
         timings["audio_branch"] = time.perf_counter() - t0
         timings["audio_branch_cpu"] = time.thread_time() - cpu
-        return _AudioBranch(audio, duration, segments, shared, evidence, warnings, timings)
+        return _AudioBranch(audio, segments, shared, evidence, warnings, timings)
 
     def _given_segments(self, info: MediaInfo) -> ParsedTranscript | None:
         """Utterances the user supplied (a transcript file, or subtitles), parsed before decoding."""

@@ -98,8 +98,7 @@ def build_graph(weights: dict[str, np.ndarray]):
             h = layer_norm(x, p + "self_attention/layer_norm")
             qkv = linear(h, p + "self_attention/linear_0")
             q, k, v = (f"{p}{s}" for s in "qkv")
-            nodes.append(helper.make_node("Split", [qkv], [q, k, v], axis=1, num_outputs=3)
-                         if OPSET >= 18 else helper.make_node("Split", [qkv], [q, k, v], axis=1))
+            nodes.append(helper.make_node("Split", [qkv], [q, k, v], axis=1))  # opset 17: equal thirds
             q, k, v = (node("Transpose", [node("Reshape", [t, "shape_heads"])], perm=[1, 0, 2]) for t in (q, k, v))
             scores = node("Mul", [node("MatMul", [q, node("Transpose", [k], perm=[0, 2, 1])]), "c_scale"])
             ctx = node("MatMul", [node("Softmax", [scores], axis=-1), v])
