@@ -134,3 +134,17 @@ def test_decode_ahead_hands_over_the_same_frames_and_stops_on_error(shared_data)
     with pytest.raises(RuntimeError, match="consumer failed"):
         decode_ahead(info, frame_rate=None, on_frame=fail, want_audio=False)
     assert threading.active_count() == before
+
+
+def test_audio_buffer_reserves_a_bounded_amount_and_grows():
+    """Broken metadata can claim years of audio: the buffer reserves at most a few hours and
+    grows as samples really arrive, keeping every sample in order."""
+    from affectlens.ingest.decode import _AudioBuffer
+
+    buffer = _AudioBuffer(1e9)
+    assert buffer._data.size <= (_AudioBuffer.MAX_RESERVED_SECONDS + 1) * 16_000
+    small = _AudioBuffer(0.5)
+    chunks = [np.full(7_000, k, np.float32) for k in range(10)]
+    for c in chunks:
+        small.append(c)
+    assert np.array_equal(small.array(), np.concatenate(chunks))

@@ -210,9 +210,15 @@ class Pipeline:
         if both:
             if self._audio_worker is None:
                 self._audio_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-audio")
-            audio_future = self._audio_worker.submit(self._audio_branch, info, given, heard, share, hook, False)
-            # Once the audio branch is done, the video branch may use the whole budget.
-            audio_future.add_done_callback(lambda _: [m.set_threads(self.budget.total) for m in visual])
+
+            def audio_then_widen() -> _AudioBranch:
+                try:
+                    return self._audio_branch(info, given, heard, share, hook, False)
+                finally:  # its threads are free now: the video branch may use the whole budget
+                    for m in visual:
+                        m.set_threads(self.budget.total)
+
+            audio_future = self._audio_worker.submit(audio_then_widen)
             try:
                 frames_decoded, video_warnings = self._video_branch(info, visual, share, hook, timings)
             finally:

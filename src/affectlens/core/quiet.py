@@ -55,7 +55,7 @@ def filter_native_stderr() -> None:
     real = io.TextIOWrapper(os.fdopen(real_fd, "wb", buffering=0), write_through=True, errors="replace")
     sys.stderr = real
     for handler in logging.getLogger().handlers:  # handlers made before now hold the old stream
-        if isinstance(handler, logging.StreamHandler) and handler.stream not in (sys.stdout,):
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stdout:
             handler.setStream(real)
 
     def pump() -> None:

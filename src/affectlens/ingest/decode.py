@@ -1,9 +1,10 @@
-"""Decode a media file once: sampled upright RGB frames streamed to a callback, audio kept as
+"""Decode a media file: sampled upright RGB frames streamed to a callback, audio kept as
 16 kHz mono float32.
 
-Why one pass: demuxing audio and video together means a file is read once whatever the
-number of modalities, and frames are handed on as they are decoded, so memory does not grow
-with video length (only the 16 kHz audio does: about 230 MB per hour).
+One :func:`decode` call can demux audio and video together; the pipeline makes two (frames
+for the video branch, audio for the audio branch, which run at the same time), since reading
+the audio alone costs well under a second per hour. Frames are handed on as they are decoded,
+so memory does not grow with video length (only the 16 kHz audio does: about 230 MB per hour).
 """
 
 from __future__ import annotations
@@ -35,8 +36,13 @@ class _AudioBuffer:
     by half when the duration was wrong.
     """
 
+    #: At most this much is reserved up front, whatever the container claims (broken metadata
+    #: can claim years); longer audio grows the buffer as it arrives.
+    MAX_RESERVED_SECONDS = 4 * 3600.0
+
     def __init__(self, expected_seconds: float) -> None:
-        self._data = np.zeros(int(max(expected_seconds, 1.0) * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float32)
+        seconds = min(max(expected_seconds, 1.0), self.MAX_RESERVED_SECONDS)
+        self._data = np.zeros(int(seconds * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float32)
         self._n = 0
 
     def append(self, chunk: np.ndarray) -> None:
@@ -224,7 +230,6 @@ def decode(
 
     report = DecodeReport(audio=None)
     container = _open(Path(info.path))
-    chunks = _AudioBuffer(info.duration if info.duration and math.isfinite(info.duration) else 0.0)
     with container:
         streams = []
         video = container.streams.video[0] if (container.streams.video and frame_rate != 0 and on_frame) else None
@@ -239,6 +244,7 @@ def decode(
         if not streams:
             return report
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE) if audio else None
+        chunks = _AudioBuffer(info.duration if info.duration and math.isfinite(info.duration) else 0.0) if audio else None
         next_time = 0.0
         step = 0.0 if not frame_rate else 1.0 / frame_rate
         size = None

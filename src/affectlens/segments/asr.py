@@ -36,8 +36,6 @@ from .vad import SpeechRegion
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "whisper-base"
-#: Seed of the sampling that whisper's temperature fallback uses (see :func:`transcribe`).
-SAMPLING_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -165,12 +163,7 @@ def transcribe(
     share = states is not None and whisper.can_share
     pieces = []
     detected, probability = language, 1.0 if language else 0.0
-    import ctranslate2
-
     for window in pack_windows([(r.start, r.end) for r in regions]):
-        # Whisper falls back to sampling when a decoding looks like a loop; a fixed seed makes the
-        # same audio give the same words on every run (and tests reproducible).
-        ctranslate2.set_random_seed(SAMPLING_SEED)
         whisper.sharing(window, states) if share else whisper.sharing(None, None)
         try:
             segments, info = whisper.transcribe(

@@ -142,16 +142,17 @@ class FaceModality(Modality):
         self._threads = 1
         self._loaded_threads: int | None = None
         self._classify_worker: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[Future | None, list[_FaceRecord]]] = deque()
         self.reset()
 
     # --- streaming ---------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget everything seen (called by :meth:`start`)."""
-        for future, _ in getattr(self, "_pending", ()):  # left by a file that failed midway
+        for future, _ in self._pending:  # left by a file that failed midway
             if future is not None and not future.cancel():
                 future.exception()  # let it finish (its result is not wanted) before the state goes
-        self._pending: deque[tuple[Future | None, list[_FaceRecord]]] = deque()
+        self._pending.clear()
         self._tracker = FaceTracker()
         self._records: list[_FaceRecord] = []
         self._frame_times: list[float] = []
