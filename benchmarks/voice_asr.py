@@ -13,6 +13,7 @@ Run: ``OMP_NUM_THREADS=2 python benchmarks/voice_asr.py`` -> ``benchmarks/result
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from _common import write_result  # noqa: E402
+from e2e_speed import PREVIOUS_RELEASE, baseline_tree  # noqa: E402
 
 WORK = REPO / "work_data" / "voice" / "asr"
 
@@ -93,8 +95,48 @@ def synthesise() -> dict[str, list[Path]]:
     return out
 
 
+def pipeline_path(files: dict[str, list[Path]]) -> dict[str, dict[str, dict[str, float]]]:
+    """The pipeline's own path (segments/asr.py): voice-activity regions laid into 30 s windows,
+    beam 1, with CTranslate2's encoder and with the shared encoder pass that keeps the states
+    for the voice model. Both voices, clean and at 20 dB SNR, all sentences end to end."""
+    from faster_whisper import decode_audio
+
+    from affectlens.modalities.voice.whisper_encoder import EncoderStates
+    from affectlens.segments.asr import transcribe
+    from affectlens.segments.vad import speech_regions
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    long_ref = [w for s in SENTENCES for w in normalise(s)]
+    for voice, paths in files.items():
+        clean = np.concatenate([np.concatenate([decode_audio(str(p), sampling_rate=16_000), np.zeros(8000, np.float32)])
+                                for p in paths])
+        power = float(np.mean(clean.astype(np.float64) ** 2))
+        noisy = (clean + np.random.default_rng(1).standard_normal(len(clean)) * np.sqrt(power / 100)).astype(np.float32)
+        for condition, audio in (("clean", clean), ("noise20", noisy)):
+            regions = speech_regions(audio, max_region=15.0)
+            for mode in ("ctranslate2_encoder", "shared_encoder_pass"):
+                t = time.perf_counter()
+                tr = transcribe(audio, regions, language="en", states=EncoderStates() if mode.startswith("shared") else None)
+                took = time.perf_counter() - t
+                hyp = normalise(" ".join(p.text for p in tr.pieces))
+                results.setdefault(voice, {})[f"{condition}/{mode}"] = {
+                    "wer": round(edit_distance(long_ref, hyp) / len(long_ref), 4),
+                    "real_time_factor": round(took / (len(audio) / 16_000), 3),
+                }
+                print(voice, condition, mode, results[voice][f"{condition}/{mode}"], file=sys.stderr, flush=True)
+    return results
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--baseline", default=PREVIOUS_RELEASE,
+                        help="also run the pipeline path on this git revision, in the same run ('' = skip)")
+    parser.add_argument("--pipeline-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.pipeline_only:  # the baseline's child: this code, that revision's affectlens
+        print(json.dumps(pipeline_path(synthesise())))
+        return
     from faster_whisper import WhisperModel, decode_audio
 
     from affectlens.models.registry import external_path
@@ -142,31 +184,14 @@ def main() -> None:
     long_s = time.perf_counter() - t
     long_ref = [w for s in SENTENCES for w in normalise(s)]
 
-    # The pipeline's own path (segments/asr.py): voice-activity regions laid into 30 s windows,
-    # beam 1, with CTranslate2's encoder and with the shared numpy encoder pass that keeps the
-    # states for the voice model. Both voices, clean and at 20 dB SNR, all sentences end to end.
-    from affectlens.modalities.voice.whisper_encoder import EncoderStates
-    from affectlens.segments.asr import transcribe
-    from affectlens.segments.vad import speech_regions
-
-    pipeline_path: dict[str, dict[str, dict[str, float]]] = {}
-    for voice, paths in files.items():
-        clean = np.concatenate([np.concatenate([decode_audio(str(p), sampling_rate=16_000), np.zeros(8000, np.float32)])
-                                for p in paths])
-        power = float(np.mean(clean.astype(np.float64) ** 2))
-        noisy = (clean + np.random.default_rng(1).standard_normal(len(clean)) * np.sqrt(power / 100)).astype(np.float32)
-        for condition, audio in (("clean", clean), ("noise20", noisy)):
-            regions = speech_regions(audio, max_region=15.0)
-            for mode in ("ctranslate2_encoder", "shared_encoder_pass"):
-                t = time.perf_counter()
-                tr = transcribe(audio, regions, language="en", states=EncoderStates() if mode.startswith("shared") else None)
-                took = time.perf_counter() - t
-                hyp = normalise(" ".join(p.text for p in tr.pieces))
-                pipeline_path.setdefault(voice, {})[f"{condition}/{mode}"] = {
-                    "wer": round(edit_distance(long_ref, hyp) / len(long_ref), 4),
-                    "real_time_factor": round(took / (len(audio) / 16_000), 3),
-                }
-                print(voice, condition, mode, pipeline_path[voice][f"{condition}/{mode}"], flush=True)
+    path_results = pipeline_path(files)
+    baseline = None
+    if args.baseline:
+        tree = baseline_tree(args.baseline)
+        env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+        out = subprocess.run([sys.executable, __file__, "--pipeline-only"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        baseline = {"revision": args.baseline, **json.loads(out.strip().splitlines()[-1])}
     report = {
         "benchmark": "voice_asr",
         "dataset": "20 Harvard sentences x 2 TTS voices (espeak-ng en-us, flite slt), generated locally",
@@ -181,7 +206,8 @@ def main() -> None:
             "wer": round(edit_distance(long_ref, normalise(long_hyp)) / len(long_ref), 4),
             "note": "espeak-ng sentences end to end, one call, with word timestamps",
         },
-        "pipeline_path": pipeline_path,
+        "pipeline_path": path_results,
+        "pipeline_path_previous_release": baseline,
         "pipeline_path_note": "affectlens.segments.asr.transcribe on all 20 sentences end to end (0.5 s apart): "
                               "VAD regions in 30 s windows, beam 1, word timestamps",
         "errors": examples,

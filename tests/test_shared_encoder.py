@@ -123,3 +123,29 @@ def test_asr_pass_keeps_the_states_the_voice_head_reads(encoder) -> None:
     transcribe(audio, regions, language="en")
     whisper = load_whisper()
     assert whisper._local.window is None and whisper._local.states is None
+
+
+def _segment(words: list[tuple[str, float]], avg_logprob: float = -0.2, no_speech: float = 0.01):
+    from types import SimpleNamespace
+
+    ws = [SimpleNamespace(word=" " + w, start=t, end=t + 0.3) for w, t in words]
+    return SimpleNamespace(words=ws, text=" ".join(w for w, _ in words), tokens=[0] * (2 * len(ws) + 1),
+                           avg_logprob=avg_logprob, no_speech_prob=no_speech, start=words[0][1])
+
+
+def test_same_sentence_in_separate_stretches_is_speech_not_a_loop() -> None:
+    from affectlens.segments.asr import compression_ratio, decoding_doubt
+
+    sentence = "Kids are talking by the door.".split()
+    window = StitchedWindow(tuple((4.0 * k, 4.0 * k + 2.0) for k in range(8)))
+    takes = [_segment([(w, off + 0.2 * i) for i, w in enumerate(sentence)]) for off in window.offsets]
+    assert compression_ratio(" ".join(s.text for s in takes)) > 2.4  # what whisper would call a loop
+    assert decoding_doubt(takes, window) is None
+
+    # The decoder looping inside one stretch is still caught, and so are improbable tokens.
+    loop = [_segment([(w, 0.01 * i) for i, w in enumerate(sentence * 8)])]
+    assert "repeats itself" in decoding_doubt(loop, window)
+    unsure = [_segment([(w, 0.2 * i) for i, w in enumerate(sentence)], avg_logprob=-1.6)]
+    assert "log probability" in decoding_doubt(unsure, window)
+    silence = [_segment([("you", 0.0)], avg_logprob=-1.6, no_speech=0.9)]
+    assert decoding_doubt(silence, window) is None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +37,12 @@ from .vad import SpeechRegion
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "whisper-base"
+
+#: whisper's own limits for a decoding it trusts; beyond them it decodes again, hotter.
+LOOP_COMPRESSION_RATIO = 2.4
+LOW_LOG_PROBABILITY = -1.0
+NO_SPEECH_PROBABILITY = 0.6
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 @dataclass(frozen=True)
@@ -164,22 +171,18 @@ def transcribe(
     pieces = []
     detected, probability = language, 1.0 if language else 0.0
     for window in pack_windows([(r.start, r.end) for r in regions]):
+        samples = stitch(audio, window)
         whisper.sharing(window, states) if share else whisper.sharing(None, None)
         try:
-            segments, info = whisper.transcribe(
-                stitch(audio, window),
-                language=detected,
-                task=task,
-                beam_size=beam_size,
-                word_timestamps=True,
-                vad_filter=False,
-                condition_on_previous_text=False,
-            )
-            segments = list(segments)  # decoding happens while iterating
+            segments, info = _decode(whisper, samples, detected, task, beam_size, (0.0,))
         finally:
             whisper.sharing(None, None)
         if detected is None:
             detected, probability = info.language, float(info.language_probability)
+        doubt = decoding_doubt(segments, window)
+        if doubt:  # as whisper does, but only when the greedy pass is really in doubt
+            log.debug("window at %.1f s decoded again (%s)", window.chunks[0][0], doubt)
+            segments, _ = _decode(whisper, samples, detected, task, beam_size, FALLBACK_TEMPERATURES)
         back = window.to_original
         for seg in segments:
             words = tuple(
@@ -194,3 +197,56 @@ def transcribe(
                                           float(seg.no_speech_prob)))
         release_free_memory()  # a window's features, states and decoder buffers
     return Transcript(tuple(pieces), detected, probability)
+
+
+def _decode(whisper, samples: np.ndarray, language: str | None, task: str, beam_size: int,
+            temperatures: tuple[float, ...]):
+    segments, info = whisper.transcribe(
+        samples,
+        language=language,
+        task=task,
+        beam_size=beam_size,
+        word_timestamps=True,
+        vad_filter=False,
+        condition_on_previous_text=False,
+        temperature=list(temperatures),
+        compression_ratio_threshold=LOOP_COMPRESSION_RATIO,
+        log_prob_threshold=LOW_LOG_PROBABILITY,
+        no_speech_threshold=NO_SPEECH_PROBABILITY,
+    )
+    return list(segments), info  # decoding happens while iterating
+
+
+def compression_ratio(text: str) -> float:
+    """How much zlib shrinks ``text``: whisper's measure of a decoder stuck in a loop."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def decoding_doubt(segments, window: StitchedWindow) -> str | None:
+    """Why a greedy decoding of ``window`` should not be trusted, or None.
+
+    whisper's rules (text too repetitive, tokens too improbable), with one change: the
+    repetition is judged in each stretch of speech on its own. A window holds several separate
+    stretches, and one speaker saying the same sentence in each of them (RAVDESS, an actor's
+    takes, a chorus) compresses like a loop over the window although no stretch repeats
+    itself; whisper would then decode the window five more times for nothing. A decoder that
+    loops does it inside one stretch, where this check still sees it.
+    """
+    tokens = sum(len(seg.tokens) for seg in segments)
+    if tokens:
+        logprob = sum(seg.avg_logprob * len(seg.tokens) for seg in segments) / tokens
+        silence = max(seg.no_speech_prob for seg in segments) > NO_SPEECH_PROBABILITY
+        if logprob < LOW_LOG_PROBABILITY and not silence:
+            return f"average log probability {logprob:.2f}"
+    stretches: dict[int, list[str]] = {}
+    for seg in segments:
+        for w in seg.words or ():
+            stretches.setdefault(window.chunk_at(float(w.start)), []).append(w.word)
+        if not seg.words and seg.text.strip():
+            stretches.setdefault(window.chunk_at(float(seg.start)), []).append(seg.text)
+    for k, words in stretches.items():
+        ratio = compression_ratio("".join(words).strip())
+        if ratio > LOOP_COMPRESSION_RATIO:
+            return f"stretch {k} repeats itself (compression ratio {ratio:.1f})"
+    return None

@@ -401,6 +401,13 @@ class StitchedWindow:
         speech = sum(e - s for s, e in self.chunks)
         return float(speech + self.gap * max(0, len(self.chunks) - 1))
 
+    def chunk_at(self, t: float) -> int:
+        """Index of the chunk a window time (s) falls in; a time in a gap goes to the next one."""
+        for k, ((s, e), offset) in enumerate(zip(self.chunks, self.offsets, strict=True)):
+            if t <= offset + (e - s) + 1e-6:
+                return k
+        return max(0, len(self.chunks) - 1)
+
     def to_original(self, t: float, side: str = "start") -> float:
         """A time in the window (s) -> the same instant in the original audio (s).
 
