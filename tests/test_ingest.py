@@ -147,4 +147,23 @@ def test_audio_buffer_reserves_a_bounded_amount_and_grows():
     chunks = [np.full(7_000, k, np.float32) for k in range(10)]
     for c in chunks:
         small.append(c)
-    assert np.array_equal(small.array(), np.concatenate(chunks))
+    track = small.track()
+    assert np.array_equal(track[:], np.concatenate(chunks)) and track[:].dtype == np.float32
+
+
+def test_audio_track_halves_memory_and_reads_back_float32():
+    """The track is held at half precision and read back as float32, within float16's
+    rounding (11 significant bits) at any level; non-finite samples become silence."""
+    from affectlens.core.audio import AudioTrack
+
+    rng = np.random.default_rng(0)
+    for level in (1e-3, 0.5):  # a quiet and a loud speaker keep the same relative precision
+        samples = (rng.standard_normal(16_000) * level).astype(np.float32)
+        track = AudioTrack(samples)
+        assert track.nbytes == samples.nbytes // 2 and len(track) == track.size == 16_000
+        part = track[100:200]
+        assert part.dtype == np.float32 and part.shape == (100,)
+        assert np.allclose(track[:], samples, rtol=2 ** -10, atol=1e-7)
+    broken = AudioTrack(np.array([np.nan, np.inf, -np.inf, 1e9, 0.25], np.float32))
+    assert np.all(np.isfinite(broken[:])) and broken[0] == 0.0 and broken[4] == 0.25
+    assert np.asarray(broken).dtype == np.float32

@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .core.audio import Audio
 from .core.errors import INPUT_DOC, MediaError, ParameterError
 from .core.memory import release_free_memory
 from .core.threads import ThreadBudget, branch_threads
@@ -125,7 +124,7 @@ def _no_hook(step: str, completed: float | None = None, total: float | None = No
 class _AudioBranch:
     """What the audio branch hands back: the track, the utterances and the audio modalities' evidence."""
 
-    audio: np.ndarray | None
+    audio: Audio | None
     segments: list[Segment]
     shared: dict[str, Any]
     evidence: dict[str, list[Evidence]]
@@ -296,7 +295,7 @@ class Pipeline:
         t0, cpu = time.perf_counter(), time.thread_time()
         timings: dict[str, float] = {}
         warnings: list[str] = []
-        audio: np.ndarray | None = None
+        audio: Audio | None = None
         duration = info.duration
         if info.kind in (MediaKind.VIDEO, MediaKind.AUDIO):
             if report_progress:
@@ -352,7 +351,7 @@ class Pipeline:
             utterances.append(Utterance(seg, evidence, fused, explanation))
         return utterances
 
-    def _segments(self, info: MediaInfo, given: ParsedTranscript | None, audio: np.ndarray | None, duration: float,
+    def _segments(self, info: MediaInfo, given: ParsedTranscript | None, audio: Audio | None, duration: float,
                   warnings: list[str], shared: dict[str, Any], threads: int = 1) -> list[Segment]:
         """Utterances, best source first (see :mod:`affectlens.segments.utterances`).
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .core.labels import LABELS
 from .core.types import FaceObservation, MediaInfo, MicroExpression, Utterance, to_plain
+
+if TYPE_CHECKING:  # pandas is imported when a table is asked for: it costs ~75 MB and 0.3 s
+    import pandas as pd
 
 SCHEMA_VERSION = "1.0"
 MODALITY_ORDER = ("face", "voice", "words")
@@ -89,6 +90,8 @@ class Result:
                     row[f"{m}_{k}"] = ev.probs.get(k) if ev and ev.probs else None
             row["explanation"] = u.explanation.text
             rows.append(row)
+        import pandas as pd
+
         return pd.DataFrame(rows)
 
     def frames(self) -> pd.DataFrame:
@@ -108,6 +111,8 @@ class Result:
             rows.append(row)
         columns = ["time", "frame_index", "face_id", "x", "y", "width", "height", "score",
                    "yaw", "pitch", "roll", "mouth_open"]
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=None if rows else columns)
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.audio import AudioTrack, to_half
 from ..core.errors import INPUT_DOC, MediaError
 from ..core.types import MediaInfo, MediaKind, VideoFrame
 
@@ -29,11 +30,11 @@ TEXT_SUFFIXES = {".srt", ".vtt", ".csv", ".txt"}
 
 
 class _AudioBuffer:
-    """16 kHz mono samples appended chunk by chunk into one preallocated array.
+    """16 kHz mono samples appended chunk by chunk into one preallocated float16 array.
 
-    A list of chunks joined at the end holds the track twice at that moment (about 460 MB
-    for an hour); sized from the container's duration, the buffer holds it once, and grows
-    by half when the duration was wrong.
+    A list of chunks joined at the end holds the track twice at that moment; sized from the
+    container's duration, the buffer holds it once, at half precision (:mod:`affectlens.core.audio`: 115 MB
+    for an hour), and grows by half when the duration was wrong.
     """
 
     #: At most this much is reserved up front, whatever the container claims (broken metadata
@@ -42,28 +43,28 @@ class _AudioBuffer:
 
     def __init__(self, expected_seconds: float) -> None:
         seconds = min(max(expected_seconds, 1.0), self.MAX_RESERVED_SECONDS)
-        self._data = np.zeros(int(seconds * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float32)
+        self._data = np.zeros(int(seconds * SAMPLE_RATE) + SAMPLE_RATE, dtype=np.float16)
         self._n = 0
 
     def append(self, chunk: np.ndarray) -> None:
-        chunk = chunk.reshape(-1)
+        chunk = to_half(chunk.reshape(-1))
         if self._n + len(chunk) > len(self._data):
-            grown = np.zeros(max(self._n + len(chunk), int(len(self._data) * 1.5)), dtype=np.float32)
+            grown = np.zeros(max(self._n + len(chunk), int(len(self._data) * 1.5)), dtype=np.float16)
             grown[: self._n] = self._data[: self._n]
             self._data = grown
         self._data[self._n : self._n + len(chunk)] = chunk
         self._n += len(chunk)
 
-    def array(self) -> np.ndarray:
+    def track(self) -> AudioTrack:
         """The samples so far (a view: copying would hold the track twice for a moment)."""
-        return self._data[: self._n]
+        return AudioTrack(self._data[: self._n])
 
 
 @dataclass
 class DecodeReport:
     """What decoding produced besides frames: the audio and anything that went wrong midway."""
 
-    audio: np.ndarray | None
+    audio: AudioTrack | None  # 16 kHz mono; slices read as float32
     frames_decoded: int = 0
     frames_sampled: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -200,7 +201,8 @@ def decode(
     on_frame : callable, optional
         Receives each sampled :class:`VideoFrame` (upright RGB, longest side at most ``max_side``).
     want_audio : bool, default=True
-        Keep the audio as 16 kHz mono float32.
+        Keep the audio as 16 kHz mono (an :class:`~affectlens.core.audio.AudioTrack`: float16 inside, float32
+        when read).
     max_side : int or None, default=1280
         Frames larger than this are scaled down first: face analysis gains nothing from 4K and
         an 8K frame would cost 100 MB per copy.
@@ -285,9 +287,7 @@ def decode(
         if errors:
             report.warnings.append(f"{errors} corrupt packet(s) were skipped while decoding")
     if audio is not None:
-        report.audio = chunks.array()
-        if not np.all(np.isfinite(report.audio)):
-            report.audio = np.nan_to_num(report.audio)
+        report.audio = chunks.track()  # non-finite samples were zeroed chunk by chunk
     if info.has_video and frame_rate != 0 and on_frame is not None and report.frames_decoded == 0:
         report.warnings.append("the video stream held no decodable frame")
     return report

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..core.audio import Audio
 from ..core.types import Evidence, MediaInfo, Segment, VideoFrame
 
 SAMPLE_RATE = 16_000
@@ -32,7 +33,7 @@ class AnalysisContext:
 
     media: MediaInfo
     segments: Sequence[Segment]
-    audio: np.ndarray | None = None  # [shape=(n,)] float32 mono at SAMPLE_RATE, or None
+    audio: Audio | None = None  # [shape=(n,)] mono at SAMPLE_RATE (slices read as float32), or None
     sample_rate: int = SAMPLE_RATE
     #: Per-run memo shared by modalities (e.g. whisper encoder states computed once for ASR
     #: and reused by the voice model). Keys are documented by whoever writes them.

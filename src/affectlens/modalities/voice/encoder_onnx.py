@@ -37,8 +37,13 @@ from .whisper_encoder import MAX_MEL_FRAMES, EncoderBase
 log = logging.getLogger(__name__)
 
 #: Bump when the graph changes; part of the cached file's name.
-GRAPH_VERSION = 2
+GRAPH_VERSION = 3
 OPSET = 17
+#: Attention is computed for this many queries at a time. A 30 s window's full score matrix
+#: (8 heads x 1500 x 1500 floats) is 72 MB, and the product, its scaled copy and its softmax
+#: briefly coexist: the encoder's peak was +270 MB, the largest transient of a long analysis.
+#: In slices of 250 queries the same arithmetic peaks at a sixth of that.
+QUERY_CHUNK = 250
 
 
 def build_graph(weights: dict[str, np.ndarray]):
@@ -81,6 +86,10 @@ def build_graph(weights: dict[str, np.ndarray]):
         const("shape_heads", np.array([0, heads, width // heads], np.int64))
         const("shape_flat", np.array([0, width], np.int64))
         const("axis0", np.array([0], np.int64))
+        const("axis1", np.array([1], np.int64))
+        for a in range(0, MAX_MEL_FRAMES // 2, QUERY_CHUNK):
+            const(f"q_from_{a}", np.array([a], np.int64))
+            const(f"q_to_{a}", np.array([a + QUERY_CHUNK], np.int64))
         const("zero", np.array([0], np.int64))
         mel = node("Unsqueeze", ["mel", "axis0"])
         x = gelu(node("Conv", [mel, const("conv1/w", weights["encoder/conv1/weight"]),
@@ -100,9 +109,13 @@ def build_graph(weights: dict[str, np.ndarray]):
             q, k, v = (f"{p}{s}" for s in "qkv")
             nodes.append(helper.make_node("Split", [qkv], [q, k, v], axis=1))  # opset 17: equal thirds
             q, k, v = (node("Transpose", [node("Reshape", [t, "shape_heads"])], perm=[1, 0, 2]) for t in (q, k, v))
-            scores = node("Mul", [node("MatMul", [q, node("Transpose", [k], perm=[0, 2, 1])]), "c_scale"])
-            ctx = node("MatMul", [node("Softmax", [scores], axis=-1), v])
-            ctx = node("Reshape", [node("Transpose", [ctx], perm=[1, 0, 2]), "shape_flat"])
+            k_t = node("Transpose", [k], perm=[0, 2, 1])
+            parts = []
+            for a in range(0, MAX_MEL_FRAMES // 2, QUERY_CHUNK):  # see QUERY_CHUNK
+                q_part = node("Slice", [q, f"q_from_{a}", f"q_to_{a}", "axis1"])
+                scores = node("Mul", [node("MatMul", [q_part, k_t]), "c_scale"])
+                parts.append(node("MatMul", [node("Softmax", [scores], axis=-1), v]))
+            ctx = node("Reshape", [node("Transpose", [node("Concat", parts, axis=1)], perm=[1, 0, 2]), "shape_flat"])
             x = node("Add", [x, linear(ctx, p + "self_attention/linear_1")])
             h = gelu(linear(layer_norm(x, p + "ffn/layer_norm"), p + "ffn/linear_0"))
             x = node("Add", [x, linear(h, p + "ffn/linear_1")])

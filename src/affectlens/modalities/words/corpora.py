@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ...core.data import dataset_path
 
@@ -54,6 +53,8 @@ def load_meld(split: str) -> MeldSplit:
     """Read MELD ``train`` / ``dev`` / ``test`` sorted by dialogue and utterance id."""
     if split not in _MELD_FILES:
         raise ValueError(f"The 'split' parameter of load_meld must be one of {sorted(_MELD_FILES)}. Got {split!r} instead.")
+    import pandas as pd  # only the training and benchmark readers need it
+
     df = pd.read_csv(dataset_path("text", "meld", _MELD_FILES[split]))
     df = df.sort_values(["Dialogue_ID", "Utterance_ID"], kind="stable").reset_index(drop=True)
     return MeldSplit(
@@ -75,6 +76,8 @@ def goemotions_labels() -> tuple[str, ...]:
 def load_goemotions(split: str) -> tuple[list[str], np.ndarray]:
     """GoEmotions ``train`` / ``dev`` / ``test``: texts and a multi-hot ``[n, 28]`` uint8 matrix."""
     path = dataset_path("text", "goemotions", "original", f"{split}.tsv")
+    import pandas as pd
+
     df = pd.read_csv(path, sep="\t", header=None, names=["text", "labels", "id"], quoting=3, dtype=str)
     n_labels = len(goemotions_labels())
     y = np.zeros((len(df), n_labels), dtype=np.uint8)
