@@ -30,7 +30,9 @@ MEDIA_SUFFIXES = {
 class BatchReport:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # input -> one-line reason naming it
+    #: Inputs that failed with an exception that is not one of ours: a bug, not bad input.
+    crashed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -101,11 +103,12 @@ def run_batch(
             report.done.append(str(f))
             log.info("%s: %d utterances in %.1fs", f, len(result.utterances), time.perf_counter() - started)
         except AffectlensError as e:
-            report.failed[str(f)] = str(e)
-            log.error("%s: %s", f, e)
+            report.failed[str(f)] = reason = str(e) if str(f) in str(e) else f"{f}: {e}"
+            log.info("failed: %s", reason)  # the caller lists the failures at the end
         except Exception as e:  # one broken file must not end the batch
-            report.failed[str(f)] = f"{type(e).__name__}: {e}"
-            log.error("%s: unexpected %s\n%s", f, type(e).__name__, traceback.format_exc())
+            report.failed[str(f)] = f"{f}: unexpected {type(e).__name__}: {e}"
+            report.crashed.append(str(f))
+            log.error("%s: unexpected %s (a bug: please report it)\n%s", f, type(e).__name__, traceback.format_exc())
     if report.failed:
         errors_file = out_dir / "errors.json"
         previous = json.loads(errors_file.read_text()) if errors_file.is_file() else {}

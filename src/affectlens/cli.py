@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -25,8 +26,8 @@ def _face_fps(value: str) -> float | None:
         fps = float(value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"expected a number of frames per second or 'all', got {value!r}") from e
-    if fps <= 0:
-        raise argparse.ArgumentTypeError("--face-fps must be positive (or 'all')")
+    if not math.isfinite(fps) or fps <= 0:  # float() also reads "nan" and "inf"
+        raise argparse.ArgumentTypeError("--face-fps must be a positive number (or 'all')")
     return fps
 
 
@@ -70,6 +71,24 @@ def _add_analyze(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
 
 
+def check_output_dir(out: str | Path) -> Path:
+    """``out`` as a folder results can be written to, created if needed; else a one-line error."""
+    import tempfile
+
+    from .core.errors import ParameterError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out}: is a file; expected a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".affectlens-write-test-"):
+            pass
+    except OSError as e:
+        raise ParameterError(f"--out {out}: cannot be written ({e.strerror or e})") from e
+    return out
+
+
 def _run_analyze(args) -> int:
     from .batch import run_batch
     from .pipeline import AnalysisOptions, Pipeline, ProgressHook
@@ -89,6 +108,7 @@ def _run_analyze(args) -> int:
         llm_url=args.llm_url, llm_model=args.llm_model, llm_api_key_env=args.llm_api_key_env,
         threads=args.threads,
     )
+    check_output_dir(args.out)  # before any decoding: an hour's analysis must not end in "cannot write"
     pipeline = Pipeline(options)
     progress = not args.quiet and sys.stderr.isatty()  # progress lines would only clutter a log file
     single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
@@ -107,8 +127,8 @@ def _run_analyze(args) -> int:
     if not args.quiet:
         print(f"{len(report.done)} analysed, {len(report.skipped)} already done, {len(report.failed)} failed"
               + (f" (see {Path(args.out) / 'errors.json'})" if report.failed else ""))
-        for f, err in report.failed.items():
-            print(f"  failed: {f}: {err}", file=sys.stderr)
+        for err in report.failed.values():
+            print(f"  failed: {err}", file=sys.stderr)
     return 0 if report.ok else 1
 
 
@@ -163,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    # Python warnings (a library's DeprecationWarning, a UserWarning) go through logging too, so
+    # they reach the terminal only with -v, on one line, like everything else.
+    logging.captureWarnings(True)
     try:
         if args.command == "analyze":
             return _run_analyze(args)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
+import numbers
+import os
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +24,7 @@ from typing import Any
 
 from .core.audio import Audio
 from .core.errors import INPUT_DOC, MediaError, ParameterError
-from .core.memory import release_free_memory
+from .core.memory import keep_large_blocks_out_of_the_heap, release_free_memory
 from .core.threads import ThreadBudget, branch_threads
 from .core.types import Evidence, MediaInfo, MediaKind, Segment, Utterance
 from .explain.templates import explain
@@ -93,16 +97,65 @@ class AnalysisOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.face_fps is not None and not (self.face_fps > 0):
+        """Refuse a bad value now, as one ParameterError, rather than as a TypeError, a hang
+        (``max_utterance <= 0`` never ends the splitting of long speech) or NaN times hours into
+        an analysis. Types are checked too: ``analyze(path, **options)`` passes whatever it is given."""
+        if self.face_fps is not None and not (_finite(self.face_fps) and self.face_fps > 0):
             raise ParameterError(f"face_fps must be a positive number or None (every frame); got {self.face_fps!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+        if self.threads is not None and not _whole(self.threads):
             raise ParameterError(f"threads must be a whole number of at least 1 or None (all this process may use); "
                                  f"got {self.threads!r}")
-        if self.window <= 0:
-            raise ParameterError(f"window must be positive; got {self.window!r}")
+        if not (_finite(self.window) and self.window > 0):
+            raise ParameterError(f"window must be a positive number of seconds; got {self.window!r}")
+        if not (_finite(self.max_utterance) and self.max_utterance > 0):
+            raise ParameterError(f"max_utterance must be a positive number of seconds; got {self.max_utterance!r}")
+        if self.max_side is not None and not _whole(self.max_side):
+            raise ParameterError(f"max_side must be a whole number of pixels of at least 1; got {self.max_side!r}")
+        # A tuple or list only: a string would be read letter by letter, a generator used up here.
+        if not isinstance(self.modalities, tuple | list) or not all(isinstance(m, str) for m in self.modalities):
+            raise ParameterError(f"modalities must be a tuple of names such as ('face', 'voice'); "
+                                 f"got {self.modalities!r}")
         unknown = [m for m in self.modalities if m not in available_modalities()]
         if unknown:
             raise ParameterError(f"unknown modalities {unknown}; available: {available_modalities()}")
+        # Whisper's codes are two or three lower-case letters; anything else fails in the speech
+        # recogniser, after the media is decoded.
+        if self.language is not None and not (isinstance(self.language, str) and re.fullmatch(r"[a-z]{2,3}", self.language)):
+            raise ParameterError(f"language must be an ISO code such as 'en' or None (detect); got {self.language!r}")
+        if self.subtitles is not None and not isinstance(self.subtitles, str | os.PathLike):
+            raise ParameterError(f"subtitles must be a file path or None; got {self.subtitles!r}")
+        if not isinstance(self.asr_model, str) or not self.asr_model.strip():
+            raise ParameterError(f"asr_model must be a model name or folder; got {self.asr_model!r}")
+        if self.fusion_priors is not None and not (
+            isinstance(self.fusion_priors, Mapping)
+            and all(isinstance(k, str) and _finite(v) and v >= 0 for k, v in self.fusion_priors.items())
+        ):
+            raise ParameterError(f"fusion_priors must map modality names to weights of 0 or more; "
+                                 f"got {self.fusion_priors!r}")
+        # The same rule as LLMConfig, checked here so a typo fails before the analysis, not after.
+        if self.llm_url is not None and not (isinstance(self.llm_url, str)
+                                             and (not self.llm_url or re.match(r"^https?://", self.llm_url))):
+            raise ParameterError(f"llm_url must start with http:// or https://; got {self.llm_url!r}")
+        if not isinstance(self.llm_model, str):
+            raise ParameterError(f"llm_model must be a string; got {self.llm_model!r}")
+        if self.llm_api_key_env is not None and not isinstance(self.llm_api_key_env, str):
+            raise ParameterError(f"llm_api_key_env must be the name of an environment variable; "
+                                 f"got {self.llm_api_key_env!r}")
+
+
+def _finite(value: object) -> bool:
+    """A real number that is not a bool, NaN, infinite, or an int past float range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _whole(value: object) -> bool:
+    """A whole number of at least 1 (a bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def available_modalities() -> list[str]:
@@ -156,6 +209,8 @@ class Pipeline:
         # new malloc arena now and then, and memory would creep up over thousands of files.
         self._audio_worker: ThreadPoolExecutor | None = None
         self._decode_worker: ThreadPoolExecutor | None = None  # decodes frames ahead of the face stage
+        keep_large_blocks_out_of_the_heap()  # before the models load: see core/memory.py
+        self._checked: set[tuple] = set()  # model checks already passed (see _check_models)
 
     def modality(self, name: str) -> Modality:
         """The pipeline's instance of modality ``name`` (created on first use, then reused)."""
@@ -195,6 +250,7 @@ class Pipeline:
         # must not cost the user a whole video's analysis first).
         given = self._given_segments(info)
         modalities = self._modalities(info)
+        self._check_models(modalities, info, given)
         visual = [m for m in modalities if m.frame_rate != 0 and info.has_video and info.kind is not MediaKind.TEXT]
         heard = [m for m in modalities if m not in visual]
         with_audio = info.kind in (MediaKind.VIDEO, MediaKind.AUDIO) and info.has_audio
@@ -232,6 +288,8 @@ class Pipeline:
         ):
             raise MediaError(f"{path}: nothing could be decoded (corrupt or truncated file?); expected {INPUT_DOC}")
         warnings = list(dict.fromkeys(video_warnings + branch.warnings))  # one decode problem, said once
+        if not branch.segments:
+            warnings.append("nothing to analyse: no utterance, frame or sample could be taken from this file")
 
         # 3. the visual modalities judge the utterances once both branches are done.
         context = AnalysisContext(media=info, segments=branch.segments, audio=branch.audio, shared=branch.shared,
@@ -259,6 +317,21 @@ class Pipeline:
             media=info, utterances=utterances, observations=observations, events=events,
             warnings=warnings, timings=timings, options=asdict(self.options),
         )
+
+    def _check_models(self, modalities: list[Modality], info: MediaInfo, given: ParsedTranscript | None) -> None:
+        """Every model this file needs, checked once per Pipeline before anything is decoded."""
+        needs_asr = (self.options.asr and given is None and info.has_audio
+                     and info.kind in (MediaKind.VIDEO, MediaKind.AUDIO))
+        key = (tuple(m.name for m in modalities), needs_asr)
+        if key in self._checked:
+            return
+        for m in modalities:
+            m.check_models()
+        if needs_asr:
+            from .segments.asr import check_model
+
+            check_model(self.options.asr_model)
+        self._checked.add(key)
 
     # -- the two branches ------------------------------------------------------------------
 
@@ -300,9 +373,12 @@ class Pipeline:
         if info.kind in (MediaKind.VIDEO, MediaKind.AUDIO):
             if report_progress:
                 hook("decode", completed=0, total=info.duration or None)
+            self._load_speech_models(info, given, threads)
             report = decode(info, frame_rate=0, want_audio=True, max_side=self.options.max_side)
             audio = report.audio
             warnings.extend(report.warnings)
+            if info.has_audio and (audio is None or audio.size == 0):
+                warnings.append("the audio track holds no samples")
             duration = media_duration(info, report)
             timings["audio_decode"] = time.perf_counter() - t0
         with branch_threads(threads):
@@ -323,6 +399,20 @@ class Pipeline:
         timings["audio_branch"] = time.perf_counter() - t0
         timings["audio_branch_cpu"] = time.thread_time() - cpu
         return _AudioBranch(audio, segments, shared, evidence, warnings, timings)
+
+    def _load_speech_models(self, info: MediaInfo, given: ParsedTranscript | None, threads: int) -> None:
+        """Load the recogniser and the shared encoder (once per process) before the audio is
+        decoded. Loading briefly needs about twice a model's size; done lazily, after decoding,
+        that transient came on top of the whole track and was the peak of a long analysis."""
+        if not (self.options.asr and given is None and info.has_audio):
+            return
+        from .segments.asr import load_whisper
+
+        whisper = load_whisper(self.options.asr_model, threads)
+        if "voice" in self.options.modalities and whisper.can_share:
+            from .modalities.voice.whisper_encoder import runtime_encoder
+
+            runtime_encoder()
 
     def _given_segments(self, info: MediaInfo) -> ParsedTranscript | None:
         """Utterances the user supplied (a transcript file, or subtitles), parsed before decoding."""

@@ -82,7 +82,8 @@ def _open(path: Path):
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, OSError) as e:
-        raise MediaError(f"{path}: cannot be read as media ({e}); expected {INPUT_DOC}") from e
+        reason = getattr(e, "strerror", None) or str(e)  # FFmpeg's words, without errno and path
+        raise MediaError(f"{path}: cannot be read as media ({reason}); expected {INPUT_DOC}") from e
 
 
 def _rotation(stream) -> int:

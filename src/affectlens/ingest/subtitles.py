@@ -9,8 +9,10 @@ parsed are skipped and reported; a file with no usable cue at all is an error.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,9 @@ log = logging.getLogger(__name__)
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
 _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
-_SPEAKER_PREFIX = re.compile(r"^\s*([A-Z][\w .'\-]{0,30}?)\s*:\s+(\S.*)$")
+# A name starts with a letter of any script ("Émile", "Ольга"); that it is a capital is checked
+# in _split_speaker, as a regular expression cannot say "uppercase" beyond A-Z.
+_SPEAKER_PREFIX = re.compile(r"^\s*([^\W\d_][\w .'\-]{0,30}?)\s*:\s+(\S.*)$")
 _VTT_VOICE = re.compile(r"<v(?:\.[\w.]+)?\s+([^>]+)>")
 _TAGS = re.compile(r"<[^>]+>|\{\\[^}]*\}")
 
@@ -52,7 +56,9 @@ def read_text_file(path: str | Path) -> tuple[str, list[str]]:
             return raw.decode(encoding), []
         except UnicodeDecodeError:
             continue
-    text = raw.decode("cp1252", errors="replace")
+    # A UTF-8 BOM on bytes that are not UTF-8 after all (saved as "UTF-8 with BOM", then edited
+    # by a Windows-1252 tool) would otherwise become "ï»¿" glued to the first word or column name.
+    text = raw.removeprefix(b"\xef\xbb\xbf").decode("cp1252", errors="replace")
     return text, [f"{path.name} is not valid UTF-8; read it as Windows-1252 (check accented characters)"]
 
 
@@ -60,13 +66,17 @@ def _seconds(h: str | None, m: str, s: str, ms: str) -> float:
     return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000
 
 
-def _split_speaker(text: str) -> tuple[str | None, str]:
+def _split_speaker(text: str, *, vtt: bool = False) -> tuple[str | None, str]:
+    """(speaker or None, text without markup). ``vtt``: decode WebVTT's ``&amp;``/``&lt;``/``&gt;``
+    escapes (SRT has none: a bare ``&`` there is text), after the tags are gone so that an
+    escaped ``&lt;b&gt;`` stays words."""
+    unescape = html.unescape if vtt else str
     voice = _VTT_VOICE.search(text)
-    if voice:
-        return voice.group(1).strip(), _TAGS.sub("", text).strip()
-    clean = _TAGS.sub("", text).strip()
+    if voice:  # a blank voice name ("<v  >") is no speaker
+        return unescape(voice.group(1)).strip() or None, unescape(_TAGS.sub("", text)).strip()
+    clean = unescape(_TAGS.sub("", text)).strip()
     match = _SPEAKER_PREFIX.match(clean)
-    if match and not match.group(1).lower().startswith(("http", "note")):
+    if match and match.group(1)[0].isupper() and not match.group(1).lower().startswith(("http", "note")):
         return match.group(1).strip(), match.group(2).strip()
     return None, clean
 
@@ -74,28 +84,37 @@ def _split_speaker(text: str) -> tuple[str | None, str]:
 def parse_subtitles(text: str, *, name: str = "subtitles") -> ParsedTranscript:
     """Parse SRT or WebVTT text into segments (one per cue), in time order."""
     warnings: list[str] = []
-    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n").strip())
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip().lstrip("\ufeff")
+    vtt = text.startswith("WEBVTT")
+    blocks = re.split(r"\n\s*\n", text)
     cues: list[tuple[float, float, str | None, str]] = []
     bad = 0
     for block in blocks:
         lines = [ln for ln in block.split("\n") if ln.strip()]
-        if not lines or lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
+        if not lines:
             continue
         timing_at = next((i for i, ln in enumerate(lines) if "-->" in ln), None)
         if timing_at is None:
-            bad += 1
+            # Header, NOTE, STYLE and REGION blocks have no timing line. One that has it is a cue,
+            # as WebVTT says, even when its identifier reads "NOTE 1" or it follows "WEBVTT" directly.
+            if not lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
+                bad += 1
             continue
         match = _TIMING.match(lines[timing_at])
         if not match:
             bad += 1
             continue
         g = match.groups()
-        start, end = _seconds(*g[0:4]), _seconds(*g[4:8])
+        try:
+            start, end = _seconds(*g[0:4]), _seconds(*g[4:8])
+        except (ValueError, OverflowError):  # hours of hundreds of digits: past int() or float range
+            bad += 1
+            continue
         body = " ".join(ln.strip() for ln in lines[timing_at + 1:])
         if end < start:
             bad += 1
             continue
-        speaker, words = _split_speaker(body)
+        speaker, words = _split_speaker(body, vtt=vtt)
         if not words:
             continue
         cues.append((start, end, speaker, words))
@@ -116,8 +135,8 @@ def parse_subtitles(text: str, *, name: str = "subtitles") -> ParsedTranscript:
 
 def parse_transcript_csv(text: str, *, name: str = "transcript") -> ParsedTranscript:
     """A CSV with an ``utterance`` column (optional ``speaker``, ``dialogue``, ``start``, ``end``)."""
-    try:
-        reader = csv.DictReader(io.StringIO(text))
+    try:  # newline="": quoted fields keep their line breaks and CR-only files (old Mac Excel) read
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
         rows = list(reader)
     except csv.Error as e:
@@ -129,7 +148,7 @@ def parse_transcript_csv(text: str, *, name: str = "transcript") -> ParsedTransc
         )
     warnings: list[str] = []
     segments: list[Segment] = []
-    empty = 0
+    empty = odd_times = 0
     for row in rows:
         utterance = (row.get(column) or "").strip()
         if not utterance:
@@ -140,24 +159,33 @@ def parse_transcript_csv(text: str, *, name: str = "transcript") -> ParsedTransc
             value = row.get(fields[key]) if key in fields else None
             return value.strip() if value and value.strip() else None
 
-        start = _float_or(col("start"), 0.0)
-        end = _float_or(col("end"), start)
+        start, end = _time_or_none(col("start")), _time_or_none(col("end"))
+        # Text, NaN, infinite or negative times, and an end before the start, cannot be used:
+        # the row is kept (its words matter) at its start, or at 0 s, and the user is told.
+        if (col("start") and start is None) or (col("end") and (end is None or end < (start or 0.0))):
+            odd_times += 1
+        start = start if start is not None else 0.0
+        end = end if end is not None and end >= start else start
         segments.append(Segment(
             index=len(segments), start=start, end=end, source="text", text=utterance,
             speaker=col("speaker"), dialogue=col("dialogue") or col("dialogue_id"),
         ))
     if empty:
         warnings.append(f"{empty} empty row(s) in {name} were skipped")
+    if odd_times:
+        warnings.append(f"{odd_times} row(s) in {name} had unusable start/end times; kept, at their start")
     if not segments:
         raise SubtitleError(f"{name}: the 'utterance' column holds no text")
     return ParsedTranscript(segments, warnings)
 
 
-def _float_or(value: str | None, default: float) -> float:
+def _time_or_none(value: str | None) -> float | None:
+    """Seconds from a CSV cell, or None when missing or not a time (text, NaN, inf, negative)."""
     try:
-        return float(value) if value is not None else default
+        seconds = float(value) if value is not None else None
     except ValueError:
-        return default
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def parse_plain_lines(text: str, *, name: str = "transcript") -> ParsedTranscript:
@@ -167,6 +195,8 @@ def parse_plain_lines(text: str, *, name: str = "transcript") -> ParsedTranscrip
         if not line.strip():
             continue
         speaker, words = _split_speaker(line)
+        if not words:  # a line of markup only ("<i></i>") says nothing
+            continue
         segments.append(Segment(index=len(segments), start=0.0, end=0.0, source="text", text=words, speaker=speaker))
     if not segments:
         raise SubtitleError(f"{name}: holds no text")

@@ -58,6 +58,13 @@ class Modality(ABC):
     #: Frames per second this modality wants during decoding; 0 = no frames; None = every frame.
     frame_rate: float | None = 0.0
 
+    def check_models(self) -> None:  # noqa: B027  (optional hook)
+        """Raise :class:`~affectlens.core.errors.ModelError` now if a model this modality cannot
+        do without is missing or corrupt. Called once per :class:`~affectlens.pipeline.Pipeline`,
+        before any decoding: a missing file must not surface an hour into a video. Models with a
+        documented fallback (the words' TF-IDF, the face's AUs without the classifier) need not
+        be checked here."""
+
     def start(self, media: MediaInfo, *, threads: int = 1) -> None:  # noqa: B027  (optional hook)
         """Called once per file before decoding starts; reset any per-file state here.
 

@@ -72,6 +72,23 @@ def resolve_model(model: str = DEFAULT_MODEL) -> str:
     return model
 
 
+def check_model(model: str = DEFAULT_MODEL) -> None:
+    """Raise :class:`ModelError` now when ``model`` cannot be what it names: the pip-installed
+    whisper-base (checked by sha256), or a folder holding a CTranslate2 ``model.bin``. Any other
+    name is one faster-whisper downloads on the user's request; it is judged when loaded."""
+    if model == DEFAULT_MODEL:
+        external_path("whisper-base")
+        return
+    path = Path(model).expanduser()
+    looks_like_a_path = path.is_absolute() or model.startswith((".", "~"))  # "org/name" is a hub id
+    if path.is_dir():
+        if not (path / "model.bin").is_file():
+            raise ModelError(f"speech-recognition model folder {model}: no model.bin in it "
+                             "(expected a CTranslate2 / faster-whisper model folder)")
+    elif looks_like_a_path:
+        raise ModelError(f"speech-recognition model {model}: no such folder")
+
+
 @lru_cache(maxsize=1)
 def _whisper_class():
     from faster_whisper import WhisperModel

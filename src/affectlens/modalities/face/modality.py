@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ...core.errors import ModelError
 from ...core.labels import LABELS, probs_dict
 from ...core.types import (
     Cue,
@@ -144,6 +145,15 @@ class FaceModality(Modality):
         self._classify_worker: ThreadPoolExecutor | None = None
         self._pending: deque[tuple[Future | None, list[_FaceRecord]]] = deque()
         self.reset()
+
+    def check_models(self) -> None:
+        """MediaPipe carries the detector and the mesh; without it there is no face stage (the
+        expression classifier has a fallback: AUs only, with a warning)."""
+        try:
+            import mediapipe  # noqa: F401
+        except ImportError as e:
+            raise ModelError(f"the face modality needs MediaPipe ({e}); pip install mediapipe, "
+                             "or leave 'face' out of the modalities") from e
 
     # --- streaming ---------------------------------------------------------------------------
 

@@ -88,6 +88,13 @@ class VoiceModality(Modality):
         self.shared_passes = 0
 
     # Loading is deferred to first use so that constructing the pipeline stays cheap.
+    def check_models(self) -> None:
+        """The emotion head's card and files (sha256) and the whisper-base encoder it reads."""
+        from ...models.registry import external_path, get_card
+
+        get_card(self.model)
+        external_path("whisper-base")
+
     def _head(self) -> EmotionHead:
         return load_head(self.model)
 
