@@ -42,12 +42,30 @@ TIMEOUT_S = 300
 MEMORY_LIMIT_MB = 4096
 
 
+#: ``python -m affectlens`` that writes its peak RSS (MB) to $RELIABILITY_PEAK_FILE at exit.
+LAUNCH = r"""
+import atexit, os, sys
+def report():
+    with open("/proc/self/status") as fh:
+        hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
+    with open(os.environ["RELIABILITY_PEAK_FILE"], "w") as out:
+        out.write(str(hwm / 1024))
+atexit.register(report)
+sys.argv = ["affectlens", *sys.argv[1:]]
+from affectlens.cli import console
+sys.exit(console())
+"""
+
+
 def run_measured(args: list[str], timeout: float = TIMEOUT_S) -> dict:
     """One command in a fresh process: exit status (None on timeout), stderr lines, wall time,
     and the child's own peak RSS (MB, from ``wait4``)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "affectlens", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    peak_file = WORK / ".peak_rss"
+    peak_file.unlink(missing_ok=True)
+    env = dict(os.environ, RELIABILITY_PEAK_FILE=str(peak_file))
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
     deadline = start + timeout
     out = err = b""
     rc = None
@@ -66,8 +84,10 @@ def run_measured(args: list[str], timeout: float = TIMEOUT_S) -> dict:
                 out += chunk
             else:
                 err += chunk
-    _, status, usage = os.wait4(proc.pid, 0)
-    peak_mb = usage.ru_maxrss / 1024
+    _, status, _ = os.wait4(proc.pid, 0)
+    # The child's own high-water mark (its VmHWM at exit): the rusage of a forked child also
+    # counts the parent's pages from before exec.
+    peak_mb = float(peak_file.read_text()) if peak_file.is_file() else 0.0
     if os.WIFEXITED(status) and time.perf_counter() <= deadline:
         rc = os.WEXITSTATUS(status)
     elif os.WIFSIGNALED(status):
