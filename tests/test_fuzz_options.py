@@ -38,12 +38,8 @@ NAMES = ("face", "voice", "words")
 
 
 def _finite(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
+    """An independent statement of "usable number": NaN fails both comparisons."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and -math.inf < value < math.inf
 
 
 def _check_sane(options: AnalysisOptions) -> None:

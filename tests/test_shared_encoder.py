@@ -134,12 +134,14 @@ def _segment(words: list[tuple[str, float]], avg_logprob: float = -0.2, no_speec
 
 
 def test_same_sentence_in_separate_stretches_is_speech_not_a_loop() -> None:
-    from affectlens.segments.asr import compression_ratio, decoding_doubt
+    from faster_whisper.transcribe import get_compression_ratio
+
+    from affectlens.segments.asr import decoding_doubt
 
     sentence = "Kids are talking by the door.".split()
     window = StitchedWindow(tuple((4.0 * k, 4.0 * k + 2.0) for k in range(8)))
     takes = [_segment([(w, off + 0.2 * i) for i, w in enumerate(sentence)]) for off in window.offsets]
-    assert compression_ratio(" ".join(s.text for s in takes)) > 2.4  # what whisper would call a loop
+    assert get_compression_ratio(" ".join(s.text for s in takes)) > 2.4  # what whisper would call a loop
     assert decoding_doubt(takes, window) is None
 
     # The decoder looping inside one stretch is still caught, and so are improbable tokens.

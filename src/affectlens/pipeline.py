@@ -320,8 +320,7 @@ class Pipeline:
 
     def _check_models(self, modalities: list[Modality], info: MediaInfo, given: ParsedTranscript | None) -> None:
         """Every model this file needs, checked once per Pipeline before anything is decoded."""
-        needs_asr = (self.options.asr and given is None and info.has_audio
-                     and info.kind in (MediaKind.VIDEO, MediaKind.AUDIO))
+        needs_asr = self._needs_asr(info, given)
         key = (tuple(m.name for m in modalities), needs_asr)
         if key in self._checked:
             return
@@ -373,7 +372,8 @@ class Pipeline:
         if info.kind in (MediaKind.VIDEO, MediaKind.AUDIO):
             if report_progress:
                 hook("decode", completed=0, total=info.duration or None)
-            self._load_speech_models(info, given, threads)
+            with branch_threads(threads):  # the models size their pools from the branch's share
+                self._load_speech_models(info, given, threads)
             report = decode(info, frame_rate=0, want_audio=True, max_side=self.options.max_side)
             audio = report.audio
             warnings.extend(report.warnings)
@@ -404,7 +404,7 @@ class Pipeline:
         """Load the recogniser and the shared encoder (once per process) before the audio is
         decoded. Loading briefly needs about twice a model's size; done lazily, after decoding,
         that transient came on top of the whole track and was the peak of a long analysis."""
-        if not (self.options.asr and given is None and info.has_audio):
+        if not self._needs_asr(info, given):
             return
         from .segments.asr import load_whisper
 
@@ -413,6 +413,11 @@ class Pipeline:
             from .modalities.voice.whisper_encoder import runtime_encoder
 
             runtime_encoder()
+
+    def _needs_asr(self, info: MediaInfo, given: ParsedTranscript | None) -> bool:
+        """Whether this file's utterances come from speech recognition."""
+        return (self.options.asr and given is None and info.has_audio
+                and info.kind in (MediaKind.VIDEO, MediaKind.AUDIO))
 
     def _given_segments(self, info: MediaInfo) -> ParsedTranscript | None:
         """Utterances the user supplied (a transcript file, or subtitles), parsed before decoding."""

@@ -1,10 +1,10 @@
 """Decode a media file: sampled upright RGB frames streamed to a callback, audio kept as
-16 kHz mono float32.
+16 kHz mono (:class:`~affectlens.core.audio.AudioTrack`: float16 held, float32 read).
 
 One :func:`decode` call can demux audio and video together; the pipeline makes two (frames
 for the video branch, audio for the audio branch, which run at the same time), since reading
 the audio alone costs well under a second per hour. Frames are handed on as they are decoded,
-so memory does not grow with video length (only the 16 kHz audio does: about 230 MB per hour).
+so memory does not grow with video length (only the 16 kHz audio does: about 115 MB per hour).
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -234,22 +233,18 @@ def _decode(whisper, samples: np.ndarray, language: str | None, task: str, beam_
     return list(segments), info  # decoding happens while iterating
 
 
-def compression_ratio(text: str) -> float:
-    """How much zlib shrinks ``text``: whisper's measure of a decoder stuck in a loop."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
 def decoding_doubt(segments, window: StitchedWindow) -> str | None:
     """Why a greedy decoding of ``window`` should not be trusted, or None.
 
-    whisper's rules (text too repetitive, tokens too improbable), with one change: the
-    repetition is judged in each stretch of speech on its own. A window holds several separate
-    stretches, and one speaker saying the same sentence in each of them (RAVDESS, an actor's
+    whisper's rules (text too repetitive by faster-whisper's own compression ratio, tokens too
+    improbable), with one change: the repetition is judged in each stretch of speech on its
+    own. A window holds several separate stretches, and one speaker saying the same sentence in each of them (RAVDESS, an actor's
     takes, a chorus) compresses like a loop over the window although no stretch repeats
     itself; whisper would then decode the window five more times for nothing. A decoder that
     loops does it inside one stretch, where this check still sees it.
     """
+    from faster_whisper.transcribe import get_compression_ratio
+
     tokens = sum(len(seg.tokens) for seg in segments)
     if tokens:
         logprob = sum(seg.avg_logprob * len(seg.tokens) for seg in segments) / tokens
@@ -263,7 +258,7 @@ def decoding_doubt(segments, window: StitchedWindow) -> str | None:
         if not seg.words and seg.text.strip():
             stretches.setdefault(window.chunk_at(float(seg.start)), []).append(seg.text)
     for k, words in stretches.items():
-        ratio = compression_ratio("".join(words).strip())
+        ratio = get_compression_ratio("".join(words).strip())
         if ratio > LOOP_COMPRESSION_RATIO:
             return f"stretch {k} repeats itself (compression ratio {ratio:.1f})"
     return None

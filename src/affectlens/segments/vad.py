@@ -21,6 +21,8 @@ class SpeechRegion:
     end: float
 
 
+#: A piece whose loudest sample is below this (-80 dBFS) holds no speech.
+SILENCE_PEAK = 1e-4
 #: Audio is judged in pieces of this many seconds: silero's batch pass copies and frames the
 #: whole input, which for an hour of audio is ~740 MB at once; in 5-minute pieces it is ~60 MB.
 CHUNK_SECONDS = 300.0
@@ -58,7 +60,7 @@ def speech_regions(
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    if audio.size < SAMPLE_RATE // 10 or float(np.max(np.abs(audio))) < 1e-4:
+    if audio.size < SAMPLE_RATE // 10:
         return []
     options = VadOptions(
         threshold=threshold,
@@ -74,7 +76,9 @@ def speech_regions(
         last = _quiet_border(audio, first, first + max(int(chunk_seconds * SAMPLE_RATE), 2 * SAMPLE_RATE))
         piece = audio[first:last].astype(np.float32, copy=False)
         border, first = first / SAMPLE_RATE, last
-        if piece.size < SAMPLE_RATE // 10:
+        # Silence is judged per piece: np.abs of the whole track would copy an hour of audio
+        # (an AudioTrack reads back as float32) twice, just to find nothing is there.
+        if piece.size < SAMPLE_RATE // 10 or float(np.max(np.abs(piece))) < SILENCE_PEAK:
             continue
         for stamp in get_speech_timestamps(piece, options):
             region = SpeechRegion(border + stamp["start"] / SAMPLE_RATE, border + stamp["end"] / SAMPLE_RATE)

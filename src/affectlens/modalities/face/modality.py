@@ -367,7 +367,7 @@ class FaceModality(Modality):
     def evidence(self, context: AnalysisContext) -> list[Evidence]:
         """One :class:`Evidence` per segment: the attributed face's expression, AUs at its peak."""
         aus_by_record = self._record_aus()
-        times = np.asarray(self._frame_times)
+        times = np.sort(np.asarray(self._frame_times))  # ascending, even from a damaged file
         dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
         # Records by time, so that each segment finds its own with a binary search (a scan of
         # every record per segment took seconds on an hour of video).
@@ -384,7 +384,7 @@ class FaceModality(Modality):
     def _segment_evidence(self, seg: Segment, context: AnalysisContext, times: np.ndarray,
                           span: tuple[float, float], inside: list[int], aus_by_record: list[np.ndarray]) -> Evidence:
         lo, hi = span
-        n_frames = int(np.sum((times >= lo) & (times <= hi)))
+        n_frames = int(np.searchsorted(times, hi, "right") - np.searchsorted(times, lo, "left"))
         if n_frames == 0 or not inside:
             return Evidence.missing(self.name, seg.index, "no face visible")
         mouths: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))

@@ -87,7 +87,6 @@ class VoiceModality(Modality):
         #: Segments of the last :meth:`evidence` call judged from the ASR's encoder states.
         self.shared_passes = 0
 
-    # Loading is deferred to first use so that constructing the pipeline stays cheap.
     def check_models(self) -> None:
         """The emotion head's card and files (sha256) and the whisper-base encoder it reads."""
         from ...models.registry import external_path, get_card
@@ -95,6 +94,7 @@ class VoiceModality(Modality):
         get_card(self.model)
         external_path("whisper-base")
 
+    # Loading is deferred to first use so that constructing the pipeline stays cheap.
     def _head(self) -> EmotionHead:
         return load_head(self.model)
 

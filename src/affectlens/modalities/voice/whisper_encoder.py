@@ -223,7 +223,7 @@ class WhisperEncoder(EncoderBase):
     """whisper-base's encoder with access to all hidden states, in float32 numpy.
 
     Build it with :func:`load_encoder` (weights read once per process); a 4 s clip costs tens
-    of milliseconds on one core. The run-time pipeline uses the int8 ONNX graph of the same
+    of milliseconds on one core. The run-time pipeline uses the float32 ONNX graph of the same
     weights (:func:`runtime_encoder`); this one is the reference it is checked against and
     the fallback where the graph cannot be built.
     """
@@ -415,12 +415,15 @@ class StitchedWindow:
         the next chunk's start, as an ``end`` to the previous chunk's end (whisper likes to
         start a sentence where the silence before it begins).
         """
-        for k, ((s, e), offset) in enumerate(zip(self.chunks, self.offsets, strict=True)):
-            if t <= offset + (e - s) + 1e-6:
-                if t >= offset - 1e-6 or k == 0:
-                    return s + max(0.0, t - offset)
-                return s if side == "start" else self.chunks[k - 1][1]
-        return self.chunks[-1][1] if self.chunks else t
+        if not self.chunks:
+            return t
+        k = self.chunk_at(t)
+        (s, e), offset = self.chunks[k], self.offsets[k]
+        if t > offset + (e - s) + 1e-6:  # past the last chunk
+            return e
+        if t >= offset - 1e-6 or k == 0:
+            return s + max(0.0, t - offset)
+        return s if side == "start" else self.chunks[k - 1][1]
 
 
 class EncoderStates:
