@@ -11,10 +11,11 @@ import importlib
 import logging
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 from . import __version__
-from .core.errors import INPUT_DOC, AffectlensError
+from .core.errors import INPUT_DOC, AffectlensError, ParameterError
 
 FORMATS = "json,csv,frames,srt,vtt,html"
 
@@ -73,10 +74,6 @@ def _add_analyze(sub) -> None:
 
 def check_output_dir(out: str | Path) -> Path:
     """``out`` as a folder results can be written to, created if needed; else a one-line error."""
-    import tempfile
-
-    from .core.errors import ParameterError
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"--out {out}: is a file; expected a folder for the results")
