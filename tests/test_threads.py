@@ -51,3 +51,23 @@ def test_pipeline_takes_threads_from_options(monkeypatch):
     assert Pipeline(AnalysisOptions(threads=2)).budget.total == 2
     with pytest.raises(ParameterError):
         AnalysisOptions(threads=0)
+
+
+def test_one_instance_per_model_whatever_the_thread_count():
+    from affectlens.core.threads import one_per_thread_count
+
+    loads = []
+
+    @one_per_thread_count
+    def load(model: str = "m", threads: int = 0):
+        loads.append((model, threads))
+        return object()
+
+    a = load(threads=1)
+    assert load("m", threads=1) is a and load(model="m", threads=1) is a  # one key however it is named
+    b = load(threads=2)
+    assert b is not a and load(threads=2) is b  # replaced, not kept beside
+    assert load(threads=1) is not a  # the old one was let go
+    other = load("n", threads=1)  # another model is its own instance, beside the first
+    assert load("n", threads=1) is other and load(threads=1) is not other
+    assert loads == [("m", 1), ("m", 2), ("m", 1), ("n", 1)]

@@ -308,7 +308,9 @@ class Pipeline:
         timings["fusion"] = time.perf_counter() - t
         hook("done")
         del context, branch  # the audio and the encoder states go before the per-frame tables are built
-        observations = [o for m in modalities for o in m.timeline()]
+        timelines = [t for m in modalities if len(t := m.timeline())]
+        # One modality's table as it is (compact); rows of several are concatenated.
+        observations = timelines[0] if len(timelines) == 1 else [o for t in timelines for o in t]
         events = [e for m in modalities for e in m.events()]
         release_free_memory()  # a long-lived pipeline gives each file's temporaries back
         timings["total"] = time.perf_counter() - t0
@@ -408,7 +410,7 @@ class Pipeline:
             return
         from .segments.asr import load_whisper
 
-        whisper = load_whisper(self.options.asr_model, threads)
+        whisper = load_whisper(self.options.asr_model, threads=threads)
         if "voice" in self.options.modalities and whisper.can_share:
             from .modalities.voice.whisper_encoder import runtime_encoder
 

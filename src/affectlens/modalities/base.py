@@ -83,8 +83,9 @@ class Modality(ABC):
     def evidence(self, context: AnalysisContext) -> list[Evidence]:
         """One :class:`Evidence` per segment of ``context.segments``, in the same order."""
 
-    def timeline(self) -> list[Any]:
-        """Fine-grained records (dataclasses) for tables, e.g. one per face per frame."""
+    def timeline(self) -> Sequence[Any]:
+        """Fine-grained records (dataclasses, or a compact table of them such as
+        :class:`~affectlens.core.facetable.FaceTable`), e.g. one per face per frame."""
         return []
 
     def events(self) -> list[Any]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core.errors import ModelError
 from ..core.memory import release_free_memory
-from ..core.threads import available_threads
+from ..core.threads import available_threads, one_per_thread_count
 from ..core.types import Word
 from ..modalities.voice.whisper_encoder import EncoderStates, StitchedWindow, pack_windows, stitch
 from ..models.registry import external_path
@@ -133,9 +133,10 @@ def _whisper_class():
     return SharedEncoderWhisper
 
 
-@lru_cache(maxsize=2)
+@one_per_thread_count
 def load_whisper(model: str = DEFAULT_MODEL, threads: int = 0):
-    """Load (once per process) a faster-whisper model on the CPU with int8 weights."""
+    """Load (once per process) a faster-whisper model on the CPU with int8 weights, its pool
+    sized to ``threads`` (0: all this process may use)."""
     source = resolve_model(model)
     if Path(source).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -182,7 +183,7 @@ def transcribe(
         from .vad import speech_regions
 
         regions = speech_regions(audio)
-    whisper = load_whisper(model, threads or available_threads())
+    whisper = load_whisper(model, threads=threads or available_threads())
     share = states is not None and whisper.can_share
     pieces = []
     detected, probability = language, 1.0 if language else 0.0

@@ -35,7 +35,7 @@ class WriteJSON(ResultWriter):
     extension = "json"
 
     def write(self, result: Result, fh) -> None:
-        fh.write(result.to_json())
+        result.write_json(fh)
 
 
 class WriteCSV(ResultWriter):

@@ -137,7 +137,7 @@ BASELINE_PERCENTILE = 20.0
 BASELINE_FULL_FRAMES = 30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Geometry:
     """What one mesh says, before any baseline: pose, scale and the raw measures."""
 

@@ -27,11 +27,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...core.errors import ModelError
+from ...core.facetable import FaceTable
 from ...core.labels import LABELS, probs_dict
 from ...core.types import (
     Cue,
     Evidence,
-    FaceObservation,
     MediaInfo,
     MediaKind,
     MicroExpression,
@@ -58,7 +58,7 @@ DETECT_INTERVAL = 0.5
 MAX_PENDING_FRAMES = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _FaceRecord:
     """What is kept of one face in one frame."""
 
@@ -328,30 +328,28 @@ class FaceModality(Modality):
             rows[r.face_id].append(i)
         return rows
 
-    def _record_aus(self) -> list[np.ndarray]:
-        """AU intensities ``[n_aus]`` for each record, in record order."""
+    def _record_aus(self) -> np.ndarray:
+        """AU intensities ``[n_records, n_aus]``, in record order."""
         self._finished_records()
-        out: list[np.ndarray] = [np.zeros(len(au.AU_NAMES))] * len(self._records)
+        out = np.zeros((len(self._records), len(au.AU_NAMES)))
         inten = self._intensities()
         for face_id, idx in self._face_rows().items():
-            for j, i in enumerate(idx):
-                out[i] = inten[face_id][j]
+            out[idx] = inten[face_id]
         return out
 
-    def timeline(self) -> list[FaceObservation]:
-        """One :class:`FaceObservation` per face per analysed frame."""
-        self._finished_records()
-        out = []
-        for r, values in zip(self._records, self._record_aus(), strict=True):
-            out.append(FaceObservation(
-                frame_index=r.frame_index, time=r.time, face_id=r.face_id,
-                box=tuple(round(v, 1) for v in r.box), detection_score=round(r.score, 4),
-                aus=au.as_dict(values),
-                expression={} if r.expression is None else {k: round(v, 4) for k, v in probs_dict(r.expression).items()},
-                head_pose=tuple(round(v, 2) for v in r.geometry.head_pose),
-                mouth_open=round(r.geometry.mouth_open, 4),
-            ))
-        return out
+    def timeline(self) -> FaceTable:
+        """One row per face per analysed frame, as a compact column table."""
+        records = self._finished_records()
+        aus = self._record_aus()
+        missing = np.full(len(LABELS), np.nan)
+        return FaceTable.build(
+            frame_index=[r.frame_index for r in records], time=[r.time for r in records],
+            face_id=[r.face_id for r in records], box=[r.box for r in records],
+            detection_score=[r.score for r in records], aus=aus,
+            au_names=au.AU_NAMES,
+            expression=[missing if r.expression is None else r.expression for r in records],
+            head_pose=[r.geometry.head_pose for r in records], mouth_open=[r.geometry.mouth_open for r in records],
+        )
 
     def events(self) -> list[MicroExpression]:
         """Micro-expressions of every face track (needs about 15 frames/s or more)."""
@@ -382,7 +380,7 @@ class FaceModality(Modality):
         return out
 
     def _segment_evidence(self, seg: Segment, context: AnalysisContext, times: np.ndarray,
-                          span: tuple[float, float], inside: list[int], aus_by_record: list[np.ndarray]) -> Evidence:
+                          span: tuple[float, float], inside: list[int], aus_by_record: np.ndarray) -> Evidence:
         lo, hi = span
         n_frames = int(np.searchsorted(times, hi, "right") - np.searchsorted(times, lo, "left"))
         if n_frames == 0 or not inside:

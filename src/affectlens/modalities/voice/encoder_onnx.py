@@ -180,7 +180,7 @@ class OnnxWhisperEncoder(EncoderBase):
 
     def __init__(self, graph: Path) -> None:
         self.graph = graph
-        self._sessions: dict[int, object] = {}
+        self._session: tuple[int, object] | None = None
         self._lock = threading.Lock()
         outputs = self.session(current_threads()).get_outputs()  # loads now: a broken graph fails here
         self.num_layers = len(outputs) - 2  # state_0..state_n and final
@@ -188,24 +188,30 @@ class OnnxWhisperEncoder(EncoderBase):
         self.n_mels = int(self.session(current_threads()).get_inputs()[0].shape[0])
 
     def session(self, threads: int):
+        """The onnxruntime session, its pool sized to ``threads``. One session at a time: a
+        call with another count replaces it (82 MB of weights each; the old one is freed once
+        the call that still runs it returns)."""
         with self._lock:
-            if threads not in self._sessions:
-                import onnxruntime as ort
+            held = self._session
+            if held is not None and held[0] == threads:
+                return held[1]
+            self._session = None
+            import onnxruntime as ort
 
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                # No arena: it would keep the peak of a 30 s window's attention (~330 MB) for the
-                # life of the process; without it ~80 MB stay, at ~20 % more time per window.
-                options.enable_cpu_mem_arena = False
-                try:
-                    self._sessions[threads] = ort.InferenceSession(str(self.graph), options,
-                                                                   providers=["CPUExecutionProvider"])
-                except Exception as e:  # onnxruntime raises its own types
-                    raise ModelError(f"cannot load the whisper encoder graph {self.graph}: {e}") from e
-            return self._sessions[threads]
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            # No arena: it would keep the peak of a 30 s window's attention (~330 MB) for the
+            # life of the process; without it ~80 MB stay, at ~20 % more time per window.
+            options.enable_cpu_mem_arena = False
+            try:
+                session = ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
+            except Exception as e:  # onnxruntime raises its own types
+                raise ModelError(f"cannot load the whisper encoder graph {self.graph}: {e}") from e
+            self._session = (threads, session)
+            return session
 
     def hidden_states(self, mel: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
         """``[state_0, ..., state_n, final]`` for one log-mel chunk ``[80, frames]`` (as

@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 PITCH_FLOOR = 75.0
 PITCH_CEILING = 600.0
+#: Hop of the harmonics-to-noise analysis. Praat's 10 ms made HNR 80 % of the cost of
+#: :func:`measure` (64 of 79 ms per 3 s utterance); at 20 ms it costs 40 ms and the utterance
+#: mean moves 0.25 dB on average (max 0.66 dB; correlation 0.99 over 40 RAVDESS files, whose
+#: HNR spreads 2.3 dB between files): the cue reads the same.
+HNR_TIME_STEP = 0.02
 #: Below this many utterances of a speaker, population norms replace the speaker's median.
 MIN_BASELINE_UTTERANCES = 3
 #: Praat's convention: frames more than 25 dB below the loudest are silence.
@@ -176,7 +181,7 @@ def measure(audio: np.ndarray, words: Sequence[Word] = (), sample_rate: int = SA
             points = call(snd, "To PointProcess (periodic, cc)", PITCH_FLOOR, PITCH_CEILING)
             jitter = 100 * float(call(points, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3))
             shimmer = 100 * float(call([snd, points], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6))
-            harm = snd.to_harmonicity_cc(time_step=0.01, minimum_pitch=PITCH_FLOOR).values[0]
+            harm = snd.to_harmonicity_cc(time_step=HNR_TIME_STEP, minimum_pitch=PITCH_FLOOR).values[0]
             harm = harm[harm > -200]  # Praat marks unvoiced frames -200
             hnr = float(np.mean(harm)) if len(harm) else float("nan")
         except parselmouth.PraatError as e:

@@ -18,12 +18,12 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ...core.errors import ModelError
+from ...core.threads import one_per_thread_count
 from ...models.external import MINILM_SHA256
 from ...models.registry import ModelCard, cache_dir, external_path, get_card, verify_sha256
 
@@ -242,9 +242,9 @@ class MiniLMEncoder:
         return out[where]
 
 
-@lru_cache(maxsize=8)
+@one_per_thread_count
 def load_encoder(model: str = "text-emotion-minilm", graph_file: str = "encoder.onnx", threads: int = 2) -> MiniLMEncoder:
-    """One encoder per (model, graph, threads) per process."""
+    """One encoder per (model, graph) per process, its pool sized to the latest ``threads``."""
     return MiniLMEncoder.from_card(model, graph_file=graph_file, threads=threads)
 
 

@@ -135,7 +135,7 @@ class MiniLMPredictor:
         self.heads_spec: dict[str, dict] = self.card.extra["heads"]
         self.arrays = load_arrays(model, "heads.npz")
         graphs = sorted({g for spec in self.heads_spec.values() for g, _ in spec["inputs"]})
-        self.encoders: dict[str, MiniLMEncoder] = {g: load_encoder(model, g, threads) for g in graphs}
+        self.encoders: dict[str, MiniLMEncoder] = {g: load_encoder(model, g, threads=threads) for g in graphs}
         self.labels = self.card.labels
         self.sentiment_labels = tuple(self.card.extra["sentiment_labels"])
         self.goemotions_labels = tuple(self.card.extra["goemotions_labels"])
