@@ -77,3 +77,22 @@ def test_empty_and_binary_files(tmp_path):
     binary.write_bytes(b"\x00\x01\x02" * 100)
     with pytest.raises(SubtitleError, match="binary"):
         load_transcript(binary)
+
+
+def test_bad_cues_are_named_by_line():
+    from affectlens.core.errors import SubtitleError
+    from affectlens.ingest.subtitles import parse_subtitles
+
+    text = ("1\n00:00:01,000 --> 00:00:02,000\nhello\n\n"
+            "2\n00:00:03.000 -> 00:00:04\nbad arrow\n\n"
+            "3\n00:00:09,000 --> 00:00:05,000\nbackwards\n")
+    parsed = parse_subtitles(text, name="x.srt")
+    assert [s.text for s in parsed.segments] == ["hello"]
+    (warning,) = parsed.warnings
+    assert "2 cue(s) in x.srt" in warning and "line 6:" in warning and "00:00:03.000 -> 00:00:04" in warning
+    blank_lines_first = "\n" * 8 + "3\n00:00:09,000 --> 00:00:05,000\nbackwards\n"  # the cue's timing is line 10
+    with pytest.raises(SubtitleError, match=r"^y\.srt: no subtitle cue could be read; line 10: the cue ends"):
+        parse_subtitles("\ufeff" + blank_lines_first, name="y.srt")
+    with pytest.raises(SubtitleError) as err:
+        parse_subtitles("1\nno timing here\n", name="z.srt")
+    assert "line 2" in str(err.value) and "\n" not in str(err.value)

@@ -14,6 +14,7 @@ import io
 import logging
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,50 +82,79 @@ def _split_speaker(text: str, *, vtt: bool = False) -> tuple[str | None, str]:
     return None, clean
 
 
+def _blocks(text: str) -> Iterator[list[tuple[int, str]]]:
+    """Runs of non-blank lines, each line with its 1-based number in ``text``."""
+    block: list[tuple[int, str]] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            block.append((number, line))
+        elif block:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _shown(line: str, limit: int = 40) -> str:
+    """A line quoted for a one-line message (shortened; control characters escaped)."""
+    line = line.strip()
+    return repr(line if len(line) <= limit else line[:limit] + "...")
+
+
+TIMING_EXAMPLE = "'00:00:01,000 --> 00:00:02,500'"
+
+
 def parse_subtitles(text: str, *, name: str = "subtitles") -> ParsedTranscript:
-    """Parse SRT or WebVTT text into segments (one per cue), in time order."""
+    """Parse SRT or WebVTT text into segments (one per cue), in time order.
+
+    Cues that cannot be read are skipped with a warning that names the first one's line and
+    what was expected there; when none can be read, that is the error.
+    """
     warnings: list[str] = []
-    text = text.replace("\r\n", "\n").replace("\r", "\n").strip().lstrip("\ufeff")
-    vtt = text.startswith("WEBVTT")
-    blocks = re.split(r"\n\s*\n", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lead = len(text) - len(text.lstrip())
+    if text[lead:lead + 1] == "\ufeff":  # a byte-order mark, once decoded (line numbers stay)
+        text = text[:lead] + text[lead + 1:]
+    vtt = text.lstrip().startswith("WEBVTT")
     cues: list[tuple[float, float, str | None, str]] = []
-    bad = 0
-    for block in blocks:
-        lines = [ln for ln in block.split("\n") if ln.strip()]
-        if not lines:
-            continue
+    problems: list[str] = []  # one per skipped cue: "line N: what was wrong"
+    for block in _blocks(text):
+        lines = [ln for _, ln in block]
         timing_at = next((i for i, ln in enumerate(lines) if "-->" in ln), None)
         if timing_at is None:
             # Header, NOTE, STYLE and REGION blocks have no timing line. One that has it is a cue,
             # as WebVTT says, even when its identifier reads "NOTE 1" or it follows "WEBVTT" directly.
-            if not lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
-                bad += 1
+            if not lines[0].lstrip().startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
+                at = 1 if len(lines) > 1 and lines[0].strip().isdigit() else 0  # after an SRT cue number
+                problems.append(f"line {block[at][0]}: expected a timing line like {TIMING_EXAMPLE}, "
+                                f"got {_shown(lines[at])}")
             continue
+        number = block[timing_at][0]
         match = _TIMING.match(lines[timing_at])
         if not match:
-            bad += 1
+            problems.append(f"line {number}: {_shown(lines[timing_at])} is not a timing like {TIMING_EXAMPLE}")
             continue
         g = match.groups()
         try:
             start, end = _seconds(*g[0:4]), _seconds(*g[4:8])
         except (ValueError, OverflowError):  # hours of hundreds of digits: past int() or float range
-            bad += 1
+            problems.append(f"line {number}: the times are out of range")
             continue
         body = " ".join(ln.strip() for ln in lines[timing_at + 1:])
         if end < start:
-            bad += 1
+            problems.append(f"line {number}: the cue ends ({end:.3f} s) before it starts ({start:.3f} s)")
             continue
         speaker, words = _split_speaker(body, vtt=vtt)
         if not words:
             continue
         cues.append((start, end, speaker, words))
-    if bad:
-        warnings.append(f"{bad} cue(s) in {name} could not be parsed and were skipped")
+    if problems:
+        warnings.append(f"{len(problems)} cue(s) in {name} could not be parsed and were skipped "
+                        f"(first: {problems[0]})")
     if not cues:
-        raise SubtitleError(
-            f"{name}: no subtitle cue could be read; expected SRT or WebVTT blocks like "
-            "'00:00:01,000 --> 00:00:02,500' followed by the text"
-        )
+        raise SubtitleError(f"{name}: no subtitle cue could be read; {problems[0]}" if problems else
+                            f"{name}: no subtitle cue could be read; expected SRT or WebVTT blocks like "
+                            f"{TIMING_EXAMPLE} followed by the text")
     cues.sort(key=lambda c: c[0])
     segments = [
         Segment(index=i, start=s, end=e, source="subtitles", text=t, speaker=spk)
