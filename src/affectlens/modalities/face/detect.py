@@ -129,8 +129,17 @@ class FaceDetector:
             out.append(Detection(box=box, score=float(det.score[0]), keypoints=kps))
         return out
 
-    def __call__(self, image: np.ndarray, *, max_faces: int | None = None) -> list[Detection]:
+    def close_up(self, shape: tuple[int, ...]) -> bool:
+        """Whether frames of this ``(h, w, ...)`` shape are small enough for close-up faces,
+        which the short-range model also looks for."""
+        h, w = shape[:2]
+        return min(h, w) * min(1.0, self.max_side / max(h, w)) <= self.close_up_side
+
+    def __call__(self, image: np.ndarray, *, max_faces: int | None = None, only: int | None = None) -> list[Detection]:
         """Detect faces in ``image`` (any layout :func:`as_rgb` accepts), best first.
+
+        ``only`` runs one model (0 short-range, 1 full-range) instead of the choice above: the
+        periodic search for newcomers beside followed faces alternates them, half the cost.
 
         Returns
         -------
@@ -141,9 +150,12 @@ class FaceDetector:
         h, w = rgb.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         small = _resize(rgb, scale) if scale < 1.0 else rgb
-        found = self._run(1, small, scale)
-        if not found or min(h, w) * scale <= self.close_up_side:
-            found += self._run(0, small, scale)
+        if only is not None:
+            found = self._run(only, small, scale)
+        else:
+            found = self._run(1, small, scale)
+            if not found or self.close_up(rgb.shape):
+                found += self._run(0, small, scale)
         kept: list[Detection] = []
         for det in sorted(found, key=lambda d: -d.score):
             if not any(same_face(det.box, k.box) for k in kept):
