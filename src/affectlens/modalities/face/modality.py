@@ -10,8 +10,12 @@ Detect, then follow: the two BlazeFace detectors cost more than the mesh (about 
 every ``detect_interval`` seconds, and whenever no face is being followed or one was lost; in
 between, each followed face is meshed in a crop framed from its own landmarks of the frame
 before. A face the detector misses at its next run but whose mesh still holds is kept, so
-following never loses recall against detecting every frame. Only small per-face records are kept (about 40
-numbers each), never frames or meshes, so memory does not grow with resolution.
+following never loses recall against detecting every frame. While faces are followed, the
+periodic search for newcomers runs in a worker thread beside the mesh (one detector model at a
+time) and its faces join at the next frame; the classifier runs in another worker beside the
+next frame's mesh. Only small per-face records are kept (about 40 numbers each), never frames
+or meshes, so memory does not grow with resolution; :meth:`FaceModality.timeline` returns them
+as a column table (:class:`~affectlens.core.facetable.FaceTable`).
 
 AU intensities need each face's neutral baseline, which is only known once the whole track has
 been seen; :meth:`timeline`, :meth:`evidence` and :meth:`events` compute them after decoding.
