@@ -62,6 +62,10 @@ def _check_sane(options: AnalysisOptions) -> None:
                                                                                                          "https://"))))
     assert isinstance(o.llm_model, str)
     assert o.llm_api_key_env is None or isinstance(o.llm_api_key_env, str)
+    assert type(o.llm_max_tokens) is int and o.llm_max_tokens >= 1
+    assert _finite(o.llm_timeout) and o.llm_timeout > 0
+    assert type(o.llm_concurrency) is int and o.llm_concurrency >= 1
+    assert type(o.llm_retries) is int and o.llm_retries >= 0
 
 
 #: Values of the wrong type, shape or size, for any field.
@@ -93,6 +97,10 @@ _NEAR: dict[str, st.SearchStrategy[Any]] = {
     "llm_url": st.sampled_from(["http://127.0.0.1:8080/v1", "https://x", "", "ftp://x", "localhost:8080", "HTTP://x"]),
     "llm_model": st.text(max_size=6),
     "llm_api_key_env": st.text(max_size=6),
+    "llm_max_tokens": st.one_of(st.integers(-2, 4096), st.floats(0, 200)),
+    "llm_timeout": st.one_of(st.floats(), st.integers(-2, 60)),
+    "llm_concurrency": st.one_of(st.integers(-2, 16), st.floats(0, 4)),
+    "llm_retries": st.one_of(st.integers(-2, 5), st.floats(0, 3)),
 }
 assert set(_NEAR) == {f.name for f in fields(AnalysisOptions)}, "a new field needs a strategy here"
 _KWARGS = st.fixed_dictionaries({}, optional={name: st.one_of(_WILD, near) for name, near in _NEAR.items()})
@@ -131,6 +139,10 @@ _VALID = st.fixed_dictionaries({}, optional={
     "llm_url": st.none() | st.sampled_from(["", "http://127.0.0.1:8080/v1", "https://api.example.org/v1"]),
     "llm_model": st.text(max_size=8),
     "llm_api_key_env": st.none() | st.text(max_size=8),
+    "llm_max_tokens": st.integers(1, 8192),
+    "llm_timeout": st.floats(1e-3, 3600) | st.integers(1, 600),
+    "llm_concurrency": st.integers(1, 64),
+    "llm_retries": st.integers(0, 10),
 })
 
 
@@ -149,7 +161,9 @@ def test_valid_options_are_accepted_as_given(kwargs: dict[str, Any]) -> None:
     {"threads": True}, {"modalities": None}, {"modalities": "face"}, {"modalities": (m for m in ["face"])},
     {"fusion_priors": [1.0]}, {"fusion_priors": {"face": math.inf}}, {"fusion_priors": {"face": -1.0}},
     {"language": "english"}, {"language": 1}, {"asr_model": None}, {"llm_url": "localhost:8080"},
-    {"subtitles": 3}, {"face_fps": 10**400},
+    {"subtitles": 3}, {"face_fps": 10**400}, {"llm_url": "http://"}, {"llm_max_tokens": 0},
+    {"llm_max_tokens": 1.5}, {"llm_timeout": 0}, {"llm_timeout": math.nan}, {"llm_concurrency": 0},
+    {"llm_concurrency": True}, {"llm_retries": -1}, {"llm_retries": False},
 ])
 def test_bad_options_found_by_the_properties(kwargs: dict[str, Any]) -> None:
     """Regression: each of these was accepted (NaN windows, hangs) or raised a non-ParameterError."""
@@ -177,7 +191,7 @@ _ARG = st.one_of(
                                            "٣", "1_0", " 7 ", "", "face,voice", "words", "face,,x", "en", "json,csv"]),
 )
 _OPTIONS = ("--face-fps", "--threads", "--modalities", "--language", "--format", "--subtitles", "--asr-model",
-            "--llm-url", "--llm-model")
+            "--llm-url", "--llm-model", "--llm-max-tokens", "--llm-timeout", "--llm-concurrency", "--llm-retries")
 
 
 #: ``tmp_path`` is shared by the examples of one test: ``--out`` only has to be a writable folder.

@@ -107,7 +107,7 @@ def test_all_writers_and_json_schema(pipeline, demo_dir, tmp_path):
         path = get_writer(fmt)(result, tmp_path)
         assert path.stat().st_size > 0
     data = json.loads((tmp_path / "single_face.json").read_text())
-    assert data["schema_version"] == "1.0" and data["media"]["kind"] == "video"
+    assert data["schema_version"] == "2.0" and data["media"]["kind"] == "video"
     assert {"segment", "evidence", "fused", "explanation"} <= set(data["utterances"][0])
     html = (tmp_path / "single_face.html").read_text()
     assert "<svg" in html and "http" not in html.split("</style>")[0]  # self-contained

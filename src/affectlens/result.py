@@ -1,6 +1,7 @@
 """The result of one analysis: typed utterances plus tables and a versioned JSON form.
 
-JSON schema (``schema_version`` "1.0"), top-level keys:
+JSON schema (``schema_version`` "2.0"; 2.0 replaced the explanation's ``rewritten_by`` with
+``source`` and ``model``), top-level keys:
 
 * ``schema_version``, ``affectlens_version``
 * ``media``: :class:`~affectlens.core.types.MediaInfo` fields
@@ -36,7 +37,7 @@ from .core.types import FaceObservation, MediaInfo, MicroExpression, Utterance, 
 if TYPE_CHECKING:  # pandas is imported when a table is asked for: it costs ~75 MB and 0.3 s
     import pandas as pd
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 MODALITY_ORDER = ("face", "voice", "words")
 #: Stands in for the per-frame rows while the rest of the JSON is laid out (see write_json).
 _FRAMES_SLOT = "\x00frames\x00"

@@ -119,10 +119,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--face-fps", type=float, default=10.0)
+    from ..cli import add_llm_arguments
+
+    add_llm_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    server = make_server(args.host, args.port, AnalysisOptions(face_fps=args.face_fps))
+    from ..cli import llm_options
+
+    server = make_server(args.host, args.port, AnalysisOptions(face_fps=args.face_fps, **llm_options(args)))
     print(f"affectlens serving on http://{args.host}:{server.server_port} (Ctrl+C to stop)")
     try:
         server.serve_forever()

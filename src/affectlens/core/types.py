@@ -157,11 +157,23 @@ class FusedPrediction:
 
 @dataclass(frozen=True)
 class Explanation:
-    """A plain-language account built only from cited cues."""
+    """A plain-language account built only from cited cues.
+
+    ``text`` comes from the templates (``source="template"``) or, when a language model was
+    configured and every claim of its answer matched the cues, from that model
+    (``source="llm"``). ``model`` names the model that was asked, also when its answer was not
+    used; ``rejected`` then says why (unsupported claims, timeout...) and ``rejected_text``
+    keeps the answer for auditing. ``open_vocabulary`` holds free-form emotion words the model
+    proposed (AffectGPT style): a separate, unchecked proposal; the fused words are untouched.
+    """
 
     text: str
     cues: tuple[Cue, ...] = ()
-    rewritten_by: str | None = None  # name of the language model that rephrased it, if any
+    source: str = "template"  # "template" | "llm"
+    model: str | None = None  # the language model asked, if any
+    rejected: str | None = None  # why the model's answer was not used
+    rejected_text: str | None = None  # that answer, for auditing
+    open_vocabulary: tuple[str, ...] = ()  # emotion words the model proposed
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def _map_gold(gold: dict[str, object], dataset: str) -> dict[str, object]:
 
 def run_bench(gold: str | Path, pred: str | Path, task: str = "ov", wheel_version: str = "2025",
               levels: tuple[int, ...] = (1, 2), wheel_root: str | Path | None = None,
-              gold_dataset: str | None = None) -> BenchReport:
+              gold_dataset: str | None = None, words_from: str = "fused") -> BenchReport:
     """Score the predictions in ``pred`` against ``gold`` for ``task``.
 
     Parameters
@@ -113,11 +113,16 @@ def run_bench(gold: str | Path, pred: str | Path, task: str = "ov", wheel_versio
         For ``classes``: map gold labels through this dataset's mapping onto affectlens'
         labels first (e.g. ``mer2023``: worried -> fear), dropping labels with no counterpart,
         so native gold labels can be compared with affectlens output.
+    words_from : {"fused", "llm"}, default="fused"
+        For affectlens JSON predictions: score the fused open-vocabulary words, or the words
+        the language model proposed (``explanation.open_vocabulary``).
     """
     if task not in TASKS:
         raise ParameterError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
     if not levels or any(lv not in (1, 2) for lv in levels):
         raise ParameterError(f"levels must be 1 and/or 2; got {levels}")
+    if words_from != "fused" and task not in ("ov", "hit"):
+        raise ParameterError("--words applies to the open-vocabulary tasks (ov, hit) only")
     gold_values = read_gold(gold, task)
     if not gold_values:
         raise ParameterError(f"gold file {gold} holds no labelled sample for task {task!r}")
@@ -125,7 +130,7 @@ def run_bench(gold: str | Path, pred: str | Path, task: str = "ov", wheel_versio
         if task != "classes":
             raise ParameterError("--gold-dataset applies to the classes task only")
         gold_values = _map_gold(gold_values, gold_dataset)
-    preds = read_predictions(pred)
+    preds = read_predictions(pred, words_from)
     if not set(gold_values) & set(preds):
         raise ParameterError(f"no clip name is shared by {gold} and {pred}; check the name columns")
     score: Score

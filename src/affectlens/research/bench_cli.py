@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.errors import ParameterError
 from .bench import run_bench
-from .inputs import TASKS
+from .inputs import TASKS, WORD_SOURCES
 from .wheel import FORMAT_FILES
 
 
@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of the emotion-wheel files (default: <shared data>/eval/emotion_wheel)")
     parser.add_argument("--gold-dataset", default=None,
                         help="classes task: map gold labels from this dataset's label set (e.g. mer2023)")
+    parser.add_argument("--words", choices=WORD_SOURCES, default="fused",
+                        help="affectlens JSON predictions: score the fused open-vocabulary words, or those the "
+                             "language model proposed with --llm-url (default: fused)")
     parser.add_argument("--json", type=Path, default=None, help="write the full result as JSON here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown here")
 
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         levels = (1, 2) if args.task == "ov" else (1,)
     report = run_bench(args.gold, args.pred, task=args.task, wheel_version=args.wheel_version,
-                       levels=levels, wheel_root=args.wheel_dir, gold_dataset=args.gold_dataset)
+                       levels=levels, wheel_root=args.wheel_dir, gold_dataset=args.gold_dataset,
+                       words_from=args.words)
     table = report.markdown()
     print(f"{args.task}: {report.predicted_samples}/{report.gold_samples} gold clips predicted"
           + (f", wheel version {args.wheel_version}" if args.task in ("ov", "hit") else ""))

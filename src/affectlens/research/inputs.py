@@ -156,14 +156,22 @@ def _predictions_from_npz(path: Path) -> list[Prediction]:
     return [Prediction(name=clip_name(n), labels=tuple(parse_label_list(i))) for n, i in zip(names, items, strict=True)]
 
 
-def prediction_from_result(data: dict, fallback_name: str) -> Prediction:
+#: Which open-vocabulary words of a result are scored: the fused ones, or the language model's.
+WORD_SOURCES = ("fused", "llm")
+
+
+def prediction_from_result(data: dict, fallback_name: str, words_from: str = "fused") -> Prediction:
     """Summarise one affectlens result (``Result.to_json()``) as a clip-level prediction.
 
     The clip label is the fused label with the most duration x confidence over utterances
-    (neutral only if nothing else was said); the open-vocabulary list is every utterance's
-    fused emotion words, best score first, then the clip label; sentiment is the
-    duration-weighted mean fused valence.
+    (neutral only if nothing else was said); sentiment is the duration-weighted mean fused
+    valence. The open-vocabulary list is, with ``words_from="fused"``, every utterance's fused
+    emotion words, best score first, then the clip label; with ``"llm"``, the words the
+    language model proposed (``explanation.open_vocabulary``), most often proposed first, and
+    nothing else: no clip label either, so a clip without proposed words scores as empty.
     """
+    if words_from not in WORD_SOURCES:
+        raise ParameterError(f"words must be one of {', '.join(WORD_SOURCES)}; got {words_from!r}")
     utterances = data.get("utterances") or []
     media = data.get("media") or {}
     name = clip_name(media.get("path") or fallback_name)
@@ -192,30 +200,41 @@ def prediction_from_result(data: dict, fallback_name: str) -> Prediction:
     ranked = [w for w, _ in sorted(words.items(), key=lambda kv: -kv[1])]
     if clip_label and clip_label != "neutral" and clip_label not in ranked:
         ranked.append(clip_label)
+    if words_from == "llm":
+        proposed: Counter[str] = Counter()
+        for utt in utterances:
+            for w in (utt.get("explanation") or {}).get("open_vocabulary") or []:
+                proposed[str(w).strip().lower()] += 1
+        ranked = [w for w, _ in proposed.most_common() if w]
+        clip_label = None  # no fallback to the fused label: the model's words are scored on their own
     return Prediction(name=name, labels=tuple(ranked), label=clip_label,
                       sentiment=valence_sum / weight_sum if weight_sum else None)
 
 
-def _predictions_from_json(path: Path) -> list[Prediction]:
+def _predictions_from_json(path: Path, words_from: str = "fused") -> list[Prediction]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ParameterError(f"cannot read {path} as JSON: {e}") from e
     if isinstance(data, list):  # several results in one file
-        return [prediction_from_result(d, f"{path.stem}_{i}") for i, d in enumerate(data)]
+        return [prediction_from_result(d, f"{path.stem}_{i}", words_from) for i, d in enumerate(data)]
     if not isinstance(data, dict) or "utterances" not in data:
         raise ParameterError(f"{path} is not an affectlens result (no 'utterances')")
-    return [prediction_from_result(data, path.stem)]
+    return [prediction_from_result(data, path.stem, words_from)]
 
 
-def read_predictions(path: str | Path) -> dict[str, Prediction]:
-    """Predictions per clip name from a CSV, an openset npz, an affectlens JSON, or a folder of JSONs."""
+def read_predictions(path: str | Path, words_from: str = "fused") -> dict[str, Prediction]:
+    """Predictions per clip name from a CSV, an openset npz, an affectlens JSON, or a folder of JSONs.
+
+    ``words_from`` picks the open-vocabulary words of affectlens JSON results (see
+    :func:`prediction_from_result`); other formats carry only one list.
+    """
     path = Path(path)
     if path.is_dir():
         files = sorted(path.glob("*.json"))
         if not files:
             raise ParameterError(f"prediction folder {path} holds no .json results")
-        preds = [p for f in files for p in _predictions_from_json(f)]
+        preds = [p for f in files for p in _predictions_from_json(f, words_from)]
     elif not path.is_file():
         raise ParameterError(f"prediction file {path} not found")
     elif path.suffix.lower() == ".csv":
@@ -223,7 +242,7 @@ def read_predictions(path: str | Path) -> dict[str, Prediction]:
     elif path.suffix.lower() == ".npz":
         preds = _predictions_from_npz(path)
     elif path.suffix.lower() == ".json":
-        preds = _predictions_from_json(path)
+        preds = _predictions_from_json(path, words_from)
     else:
         raise ParameterError(f"predictions must be .csv, .npz, .json or a folder of .json; got {path.name}")
     out: dict[str, Prediction] = {}

@@ -80,7 +80,14 @@ class ModalityVote:
 @dataclass(frozen=True)
 class MerrRecord:
     """A MERR fine-grained record (field names and types as in ``MERR_fine_grained.json``) plus
-    affectlens' agreement score and the per-modality votes it rests on."""
+    affectlens' agreement score and the per-modality votes it rests on.
+
+    ``smp_reason_caption`` comes from :func:`reason_caption` (``caption_source="template"``) or
+    from a language model whose caption passed the claim check (``"llm"``, see
+    :mod:`affectlens.research.reasoning`). ``caption_model`` names the model asked,
+    ``caption_status`` how that ended (accepted, rejected, failed, skipped) and
+    ``caption_rejected`` why its caption was not used.
+    """
 
     name: str
     AU_list: tuple[str, ...]
@@ -95,6 +102,11 @@ class MerrRecord:
     confidence: float
     votes: tuple[ModalityVote, ...] = field(default_factory=tuple)
     peak_time: float | None = None
+    caption_source: str = "template"
+    caption_model: str | None = None
+    caption_status: str | None = None
+    caption_rejected: str | None = None
+    caption_rejected_text: str | None = None
 
     def to_merr(self) -> dict[str, Any]:
         """JSON form: the eight MERR keys, then ``agreement``, ``confidence``, ``modalities``."""
@@ -106,6 +118,9 @@ class MerrRecord:
             "agreement": round(self.agreement, 4), "confidence": round(self.confidence, 4),
             "peak_time": None if self.peak_time is None else round(self.peak_time, 3),
             "modalities": {v.modality: {"label": v.label, "confidence": round(v.confidence, 4)} for v in self.votes},
+            "caption_source": self.caption_source, "caption_model": self.caption_model,
+            "caption_status": self.caption_status, "caption_rejected": self.caption_rejected,
+            "caption_rejected_text": self.caption_rejected_text,
         }
 
     @classmethod
@@ -117,7 +132,10 @@ class MerrRecord:
                    audio_prior_list=data["audio_prior_list"], peak_index=str(data["peak_index"]),
                    peak_AU_list=tuple(data["peak_AU_list"]), pseu_emotion=data["pseu_emotion"], text=data["text"],
                    smp_reason_caption=data["smp_reason_caption"], agreement=float(data.get("agreement", 0.0)),
-                   confidence=float(data.get("confidence", 0.0)), votes=votes, peak_time=data.get("peak_time"))
+                   confidence=float(data.get("confidence", 0.0)), votes=votes, peak_time=data.get("peak_time"),
+                   caption_source=data.get("caption_source") or "template", caption_model=data.get("caption_model"),
+                   caption_status=data.get("caption_status"), caption_rejected=data.get("caption_rejected"),
+                   caption_rejected_text=data.get("caption_rejected_text"))
 
     def instruction(self, video: str | None = None) -> dict[str, Any]:
         """One instruction-tuning conversation (LLaVA / Emotion-LLaMA layout): cues in, label + reason out."""
