@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from llm_stub import reply
 
 from affectlens.core.errors import MediaError, ParameterError
 from affectlens.core.labels import LABELS
@@ -213,6 +215,67 @@ def test_records_match_reference_merr_types(shared_data, tmp_path):
     rec = build_record("c", FakeResult("c.mp4", "sad", "sad", "sad", "sad")).to_merr()
     for key in MERR_KEYS:
         assert type(rec[key]) is type(sample[key]), key
+
+
+# ---------------------------------------------------------------------------- reasoning captions
+# The language model is a stub server (tests/llm_stub.py): the annotator's own logic (which
+# records are sent, resuming, saving as captions arrive) is under test, not a model; the real
+# server's side is covered by test_llm.py and benchmarks/reasoning.py.
+FAITHFUL = ("The Brow Lowerer (AU04) and the Lip Corner Depressor (AU15) are visible, and the cheerful tone of "
+            "voice points to happiness.")
+
+
+def test_reasoning_captions_checked_resumed_and_parallel(tmp_path, stub_factory):
+    from affectlens.explain.llm import LLMConfig
+
+    def answer(h, body, n):
+        time.sleep(0.2)
+        prompt = body["messages"][-1]["content"]
+        reply(h, "The person is angry because of her job (AU26)." if "words sad" in prompt else FAITHFUL)
+
+    stub = stub_factory(answer)
+    videos = _clips(tmp_path / "in", ["s1", "s2", "s3", "agree1"])
+    out = tmp_path / "out"
+    fake = FakeAnalyze()
+    annotate([videos], out, analyze=fake, progress=False)  # first without a model: template captions
+    assert json.loads((out / "merr.json").read_text())["s1"]["caption_source"] == "template"
+
+    fake.calls.clear()
+    cfg = LLMConfig(stub.url, "m1", concurrency=2, open_vocabulary=False)
+    summary = annotate([videos], out, analyze=fake, progress=False, llm=cfg)
+    assert fake.calls == []  # resumed: captions written without analysing again
+    assert summary.captions == {"accepted": 1, "rejected": 3} and stub.max_active == 2
+    merr = json.loads((out / "merr.json").read_text())
+    assert merr["agree1"]["smp_reason_caption"] == FAITHFUL and merr["agree1"]["caption_source"] == "llm"
+    assert merr["agree1"]["caption_model"] == "m1" and merr["agree1"]["caption_status"] == "accepted"
+    mixed = merr["s1"]  # the stub's answer for it invents anger, a job and AU26
+    assert mixed["caption_source"] == "template" and mixed["caption_status"] == "rejected"
+    assert "AU26" in mixed["caption_rejected"] and mixed["caption_rejected_text"].startswith("The person is angry")
+    assert mixed["smp_reason_caption"].startswith("In the video")
+    lines = [json.loads(x) for x in (out / "instructions.jsonl").read_text().splitlines()]
+    assert any(FAITHFUL in x["conversations"][1]["value"] for x in lines)
+
+    sent = len(stub.requests)
+    summary = annotate([videos], out, analyze=fake, progress=False, llm=cfg)
+    assert len(stub.requests) == sent and summary.captions == {}  # a rerun sends nothing again
+
+
+def test_failed_captions_are_sent_again_on_the_next_run(tmp_path, stub_factory):
+    from affectlens.explain.llm import LLMConfig
+
+    hanging = stub_factory()  # accepts, never answers
+    videos = _clips(tmp_path / "in", ["agree1"])
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    summary = annotate([videos], out, analyze=FakeAnalyze(), progress=False,
+                       llm=LLMConfig(hanging.url, "m1", timeout=0.5))
+    assert time.monotonic() - t0 < 5 and summary.captions == {"failed": 1}
+    rec = json.loads((out / "merr.json").read_text())["agree1"]
+    assert rec["caption_status"] == "failed" and rec["caption_rejected"].startswith("timeout")
+    good = stub_factory(lambda h, b, n: reply(h, FAITHFUL))
+    summary = annotate([videos], out, analyze=FakeAnalyze(), progress=False, llm=LLMConfig(good.url, "m1"))
+    assert summary.captions == {"accepted": 1}
+    assert json.loads((out / "merr.json").read_text())["agree1"]["smp_reason_caption"] == FAITHFUL
 
 
 # ---------------------------------------------------------------------------- real pipeline

@@ -1,19 +1,18 @@
 """Many files, one command: each file is analysed on its own, its outputs written atomically,
-and a file that fails is recorded and skipped. Rerunning the same command resumes: files whose
-JSON result already exists are not analysed again.
+and a file that fails is recorded (in ``manifest.jsonl``, as it happens) and skipped. Rerunning
+the same command resumes: files whose JSON result already exists are not analysed again, and
+files that failed are not retried unless asked. The driver loop is shared with the Ray path
+(:mod:`affectlens.scale`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core.errors import AffectlensError, MediaError
+from .core.errors import MediaError
 from .ingest.decode import IMAGE_SUFFIXES
 from .pipeline import Hook, Pipeline
 from .writers import get_writer
@@ -33,6 +32,8 @@ class BatchReport:
     failed: dict[str, str] = field(default_factory=dict)  # input -> one-line reason naming it
     #: Inputs that failed with an exception that is not one of ours: a bug, not bad input.
     crashed: list[str] = field(default_factory=list)
+    #: Inputs in ``failed`` whose failure an earlier run recorded; not tried again.
+    not_retried: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -74,44 +75,41 @@ def run_batch(
     formats: Sequence[str] = ("json",),
     *,
     resume: bool = True,
-    hook_for: callable | None = None,
+    retry_failed: bool = False,
+    hook_for: Callable[[Path], Hook | None] | None = None,
 ) -> BatchReport:
-    """Analyse every input into ``out_dir``; never stops on one bad file."""
+    """Analyse every input into ``out_dir``; never stops on one bad file, never loses finished work.
+
+    Each outcome is appended to ``out_dir/manifest.jsonl`` the moment it is known (see
+    :mod:`affectlens.scale.corpus`), so a batch killed at any point resumes where it was:
+    finished files are skipped, files that failed before are listed again without being
+    retried (``retry_failed=True`` retries them), and ``errors.json`` lists every failure.
+    The Ray path (``affectlens analyze DIR --ray``) writes the same files, so either resumes
+    the other.
+    """
+    from .scale.corpus import FileFailure, run_local
+
     out_dir = Path(out_dir)
     files = expand_inputs(inputs)
     if not files:
         raise MediaError(f"no media files in {', '.join(map(str, inputs))} "
                          f"(looked for {', '.join(sorted(MEDIA_SUFFIXES))})")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stems = output_stems(files)
-    writers = [get_writer(f) for f in formats]
-    if "json" not in {w.extension for w in writers}:
-        writers.insert(0, get_writer("json"))  # the JSON doubles as the "finished" marker
+    for f in formats:
+        get_writer(f)  # an unknown format fails before any analysis
     report = BatchReport()
-    for f in files:
-        stem = stems[f]
-        if resume and (out_dir / f"{stem}.json").is_file():
-            report.skipped.append(str(f))
-            continue
-        started = time.perf_counter()
-        try:
-            hook: Hook | None = hook_for(f) if hook_for else None
-            result = pipeline(f, hook=hook)
-            # JSON last: its presence means every other output of this file is complete.
-            for w in sorted(writers, key=lambda w: w.extension == "json"):
-                w(result, out_dir, stem)
-            report.done.append(str(f))
-            log.info("%s: %d utterances in %.1fs", f, len(result.utterances), time.perf_counter() - started)
-        except AffectlensError as e:
-            report.failed[str(f)] = reason = str(e) if str(f) in str(e) else f"{f}: {e}"
-            log.info("failed: %s", reason)  # the caller lists the failures at the end
-        except Exception as e:  # one broken file must not end the batch
-            report.failed[str(f)] = f"{f}: unexpected {type(e).__name__}: {e}"
-            report.crashed.append(str(f))
-            log.error("%s: unexpected %s (a bug: please report it)\n%s", f, type(e).__name__, traceback.format_exc())
-    if report.failed:
-        errors_file = out_dir / "errors.json"
-        previous = json.loads(errors_file.read_text()) if errors_file.is_file() else {}
-        previous.update(report.failed)
-        errors_file.write_text(json.dumps(previous, indent=2))
+    for item in run_local(pipeline, files, out_dir, formats, resume=resume, retry_failed=retry_failed,
+                          hook_for=hook_for):
+        key = str(item.path)
+        if isinstance(item, FileFailure):
+            report.failed[key] = item.error
+            if item.earlier:
+                report.not_retried.append(key)
+            if item.kind == "crash":
+                report.crashed.append(key)
+            log.info("failed: %s", item.error)  # the caller lists the failures at the end
+        elif item.resumed:
+            report.skipped.append(key)
+        else:
+            report.done.append(key)
+            log.info("%s: done in %.1fs", key, item.seconds or 0.0)
     return report

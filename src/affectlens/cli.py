@@ -42,6 +42,52 @@ def _threads(value: str) -> int:
     return n
 
 
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from e
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return x
+
+
+def _whole(low: int):
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from e
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return n
+
+    return parse
+
+
+def add_llm_arguments(p: argparse.ArgumentParser, what: str = "rephrases explanations") -> None:
+    """The language-model options, shared by ``analyze``, ``annotate`` and ``serve``."""
+    p.add_argument("--llm-url", metavar="URL",
+                   help=f"OpenAI-compatible server that {what} (off by default; nothing leaves the machine otherwise)")
+    p.add_argument("--llm-model", default="default", help="model name for --llm-url")
+    p.add_argument("--llm-api-key-env", metavar="VAR", help="environment variable holding the API key for --llm-url")
+    p.add_argument("--llm-max-tokens", type=_whole(1), default=160, metavar="N",
+                   help="cap on the tokens of each answer (default: 160)")
+    p.add_argument("--llm-timeout", type=_positive_float, default=30.0, metavar="S",
+                   help="seconds one request may take, retries included; then the template text is kept (default: 30)")
+    p.add_argument("--llm-concurrency", type=_whole(1), default=2, metavar="N",
+                   help="requests in flight at once (default: 2; more than the server's slots only queues them)")
+    p.add_argument("--llm-retries", type=_whole(0), default=1, metavar="N",
+                   help="extra attempts after a connection error or HTTP 429/5xx (default: 1; never after a timeout)")
+
+
+def llm_options(args: argparse.Namespace) -> dict:
+    """The ``llm_*`` fields of :class:`~affectlens.pipeline.AnalysisOptions` from parsed arguments."""
+    return {"llm_url": args.llm_url, "llm_model": args.llm_model, "llm_api_key_env": args.llm_api_key_env,
+            "llm_max_tokens": args.llm_max_tokens, "llm_timeout": args.llm_timeout,
+            "llm_concurrency": args.llm_concurrency, "llm_retries": args.llm_retries}
+
+
 def _add_analyze(sub) -> None:
     p = sub.add_parser(
         "analyze",
@@ -61,15 +107,17 @@ def _add_analyze(sub) -> None:
     p.add_argument("--asr-model", default="whisper-base",
                    help="'whisper-base' (bundled via pip, offline), a local faster-whisper folder, or a model name to download")
     p.add_argument("--language", help="speech language code (e.g. en); detected when omitted")
-    p.add_argument("--llm-url", metavar="URL",
-                   help="OpenAI-compatible server that rephrases explanations (off by default; nothing leaves the machine otherwise)")
-    p.add_argument("--llm-model", default="default", help="model name for --llm-url")
-    p.add_argument("--llm-api-key-env", metavar="VAR", help="environment variable holding the API key for --llm-url")
+    add_llm_arguments(p)
     p.add_argument("--threads", type=_threads, default=None, metavar="N",
                    help="threads for the whole analysis, shared by the video and audio branches "
                         "(default: what this process may use: CPU affinity, OMP_NUM_THREADS)")
     p.add_argument("--no-resume", action="store_true", help="in a batch, redo files whose results already exist")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="in a batch, analyse again the files an earlier run recorded as failed (skipped otherwise)")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
+    from .scale.cli import add_ray_arguments
+
+    add_ray_arguments(p)
 
 
 def check_output_dir(out: str | Path) -> Path:
@@ -102,10 +150,13 @@ def _run_analyze(args) -> int:
         modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
         face_fps=args.face_fps, subtitles=args.subtitles, asr=not args.no_asr, speakers=not args.no_speakers,
         asr_model=args.asr_model, language=args.language,
-        llm_url=args.llm_url, llm_model=args.llm_model, llm_api_key_env=args.llm_api_key_env,
-        threads=args.threads,
+        threads=args.threads, **llm_options(args),
     )
     check_output_dir(args.out)  # before any decoding: an hour's analysis must not end in "cannot write"
+    from .scale import cli as scale_cli
+
+    if scale_cli.wants_ray(args):  # the pipelines live in the Ray workers
+        return scale_cli.run_analyze(args, options, formats)
     pipeline = Pipeline(options)
     progress = not args.quiet and sys.stderr.isatty()  # progress lines would only clutter a log file
     single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
@@ -118,12 +169,14 @@ def _run_analyze(args) -> int:
                 print(f"wrote {w}")
         return 0
     report = run_batch(
-        pipeline, args.paths, args.out, formats, resume=not args.no_resume,
+        pipeline, args.paths, args.out, formats, resume=not args.no_resume, retry_failed=args.retry_failed,
         hook_for=(lambda f: ProgressHook(f.name)) if progress else None,
     )
     if not args.quiet:
+        earlier = (f"; {len(report.not_retried)} of them in an earlier run, not retried (--retry-failed)"
+                   if report.not_retried else "")
         print(f"{len(report.done)} analysed, {len(report.skipped)} already done, {len(report.failed)} failed"
-              + (f" (see {Path(args.out) / 'errors.json'})" if report.failed else ""))
+              + (f" (see {Path(args.out) / 'errors.json'}{earlier})" if report.failed else ""))
         for err in report.failed.values():
             print(f"  failed: {err}", file=sys.stderr)
     return 0 if report.ok else 1

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,15 @@ class AnalysisOptions:
     llm_url, llm_model, llm_api_key_env : str, optional
         An OpenAI-compatible server that rephrases each explanation (see
         :mod:`affectlens.explain.llm`). Unset by default: nothing leaves the machine.
+    llm_max_tokens : int, default=160
+        Cap on each answer's generated tokens (always sent to the server).
+    llm_timeout : float, default=30.0
+        Deadline in seconds for one utterance's request, retries included; past it the request
+        is abandoned and the template text kept.
+    llm_concurrency : int, default=2
+        Utterances sent to the server at the same time.
+    llm_retries : int, default=1
+        Extra attempts after a connection error or HTTP 429/5xx, within the deadline.
     threads : int or None
         The whole thread budget of one analysis, shared by its video and audio branches (see
         :mod:`affectlens.core.threads`). None: what this process may use (CPU affinity,
@@ -94,6 +103,10 @@ class AnalysisOptions:
     llm_url: str | None = None
     llm_model: str = "default"
     llm_api_key_env: str | None = None
+    llm_max_tokens: int = 160
+    llm_timeout: float = 30.0
+    llm_concurrency: int = 2
+    llm_retries: int = 1
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -134,13 +147,22 @@ class AnalysisOptions:
                                  f"got {self.fusion_priors!r}")
         # The same rule as LLMConfig, checked here so a typo fails before the analysis, not after.
         if self.llm_url is not None and not (isinstance(self.llm_url, str)
-                                             and (not self.llm_url or re.match(r"^https?://", self.llm_url))):
-            raise ParameterError(f"llm_url must start with http:// or https://; got {self.llm_url!r}")
+                                             and (not self.llm_url or re.match(r"^https?://[^/\s]+", self.llm_url))):
+            raise ParameterError(f"llm_url must start with http:// or https:// and name a host; got {self.llm_url!r}")
         if not isinstance(self.llm_model, str):
             raise ParameterError(f"llm_model must be a string; got {self.llm_model!r}")
         if self.llm_api_key_env is not None and not isinstance(self.llm_api_key_env, str):
             raise ParameterError(f"llm_api_key_env must be the name of an environment variable; "
                                  f"got {self.llm_api_key_env!r}")
+        # The language model's bounds: an unbounded answer or wait is what they exist to prevent.
+        if not _whole(self.llm_max_tokens):
+            raise ParameterError(f"llm_max_tokens must be a whole number of at least 1; got {self.llm_max_tokens!r}")
+        if not (_finite(self.llm_timeout) and self.llm_timeout > 0):
+            raise ParameterError(f"llm_timeout must be a positive number of seconds; got {self.llm_timeout!r}")
+        if not _whole(self.llm_concurrency):
+            raise ParameterError(f"llm_concurrency must be a whole number of at least 1; got {self.llm_concurrency!r}")
+        if not (_whole(self.llm_retries) or (type(self.llm_retries) is int and self.llm_retries == 0)):
+            raise ParameterError(f"llm_retries must be a whole number of 0 or more; got {self.llm_retries!r}")
 
 
 def _finite(value: object) -> bool:
@@ -306,6 +328,11 @@ class Pipeline:
         t = time.perf_counter()
         utterances = self._fuse_and_explain(branch.segments, per_modality)
         timings["fusion"] = time.perf_counter() - t
+        if self.options.llm_url:
+            t = time.perf_counter()
+            hook("llm")
+            utterances = self._rewrite(utterances, warnings)
+            timings["llm"] = time.perf_counter() - t
         hook("done")
         del context, branch  # the audio and the encoder states go before the per-frame tables are built
         timelines = [t for m in modalities if len(t := m.timeline())]
@@ -431,22 +458,26 @@ class Pipeline:
 
     def _fuse_and_explain(self, segments: Sequence[Segment], per_modality: dict[str, list[Evidence]]) -> list[Utterance]:
         config = FusionConfig(priors=self.options.fusion_priors) if self.options.fusion_priors else FusionConfig()
-        llm = None
-        if self.options.llm_url:
-            from .explain.llm import LLMConfig
-
-            llm = LLMConfig(self.options.llm_url, self.options.llm_model, self.options.llm_api_key_env)
         utterances = []
         for i, seg in enumerate(segments):
             evidence = {name: evs[i] for name, evs in per_modality.items()}
             fused = fuse(evidence, config)
-            explanation = explain(seg, evidence, fused)
-            if llm is not None:
-                from .explain.llm import rewrite
-
-                explanation = rewrite(seg, fused, explanation, llm)
-            utterances.append(Utterance(seg, evidence, fused, explanation))
+            utterances.append(Utterance(seg, evidence, fused, explain(seg, evidence, fused)))
         return utterances
+
+    def _rewrite(self, utterances: list[Utterance], warnings: list[str]) -> list[Utterance]:
+        """The explanations rephrased by the configured language model, all utterances at once so
+        that ``llm_concurrency`` requests can be in flight (see :mod:`affectlens.explain.llm`)."""
+        from .explain.llm import LLMConfig, rewrite_all
+
+        o = self.options
+        config = LLMConfig(url=o.llm_url or "", model=o.llm_model, api_key_env=o.llm_api_key_env,
+                           timeout=float(o.llm_timeout), max_tokens=o.llm_max_tokens,
+                           concurrency=o.llm_concurrency, retries=o.llm_retries)
+        explanations, report = rewrite_all(utterances, config)
+        if (warning := report.warning()) is not None:
+            warnings.append(warning)
+        return [replace(u, explanation=e) for u, e in zip(utterances, explanations, strict=True)]
 
     def _segments(self, info: MediaInfo, given: ParsedTranscript | None, audio: Audio | None, duration: float,
                   warnings: list[str], shared: dict[str, Any], threads: int = 1) -> list[Segment]:

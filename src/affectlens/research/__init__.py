@@ -4,7 +4,9 @@
   rate, sentiment and classification metrics, computed offline from the published
   emotion-wheel files.
 * :func:`annotate` (``affectlens annotate``): Emotion-LLaMA MERR fine-grained records and
-  instruction-tuning conversations for unlabelled clips, resumable and failure-tolerant.
+  instruction-tuning conversations for unlabelled clips, resumable and failure-tolerant; with a
+  language model (``llm=``), reasoning captions written from each record's cues and checked
+  claim by claim (:mod:`affectlens.research.reasoning`).
 """
 
 from .annotate import annotate

@@ -12,6 +12,12 @@ the clip in flight. Outputs in ``out_dir``:
 
 The analysis function is injected (``analyze=``), defaulting to :func:`affectlens.analyze`:
 tests and other pipelines pass any callable ``analyze(path, subtitles=None|path) -> Result``.
+
+With ``llm=`` (``--llm-url``), a language model writes each record's ``smp_reason_caption``
+from its cue lists (:mod:`affectlens.research.reasoning`), ``llm.concurrency`` requests at a
+time while the next clips are analysed; a caption that fails the claim check keeps the
+template text. Captions are saved as they arrive, so a rerun resumes them too: records already
+captioned by that model are not sent again, records whose request failed are.
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from ..core.errors import ParameterError
 from .merr import AnalyzedClip, MerrRecord, RecordOptions, build_record
+
+if TYPE_CHECKING:
+    from ..explain.llm import LLMConfig
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +84,7 @@ class AnnotateSummary:
     kept: tuple[str, ...]  # clips in merr.json
     filtered: tuple[str, ...]  # done, but agreement below min_agreement
     states: dict[str, ClipState] = field(default_factory=dict, repr=False)
+    captions: dict[str, int] = field(default_factory=dict)  # language-model captions this run: status -> count
 
 
 def find_clips(inputs: Iterable[str | Path]) -> list[Path]:
@@ -104,7 +114,7 @@ def find_subtitles(clip: Path, subtitles_dir: Path | None) -> Path | None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # .tmp: see scale.manifest
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -117,15 +127,20 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def load_state(out_dir: Path) -> dict[str, ClipState]:
-    """Clip states saved by an earlier run (empty when none)."""
+    """Clip states saved by an earlier run (empty when none), including the clips a run on Ray
+    recorded in ``manifest.jsonl`` (see :mod:`affectlens.scale.annotate`), so either path
+    resumes the other."""
+    from ..scale.annotate import merge_states, states_from_manifest
+
     path = out_dir / STATE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {name: ClipState.from_plain(name, item) for name, item in data["clips"].items()}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ParameterError(f"cannot resume: {path} is unreadable ({e}); move it away to start afresh") from e
+    states: dict[str, ClipState] = {}
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            states = {name: ClipState.from_plain(name, item) for name, item in data["clips"].items()}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ParameterError(f"cannot resume: {path} is unreadable ({e}); move it away to start afresh") from e
+    return merge_states(states, states_from_manifest(out_dir))
 
 
 def save_outputs(out_dir: Path, states: dict[str, ClipState], min_agreement: float) -> tuple[list[str], list[str]]:
@@ -167,6 +182,7 @@ def annotate(
     options: RecordOptions | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    llm: LLMConfig | None = None,
 ) -> AnnotateSummary:
     """Annotate clips into MERR records, resuming from ``out_dir`` when it holds a state file.
 
@@ -189,6 +205,9 @@ def annotate(
         Analyse clips that failed in an earlier run again (finished clips are always skipped).
     progress : bool, default=True
         Show a tqdm bar on stderr.
+    llm : LLMConfig, optional
+        A language model that writes ``smp_reason_caption`` from each record's cues (checked
+        claim by claim; the template caption is kept otherwise). Unset: nothing leaves the machine.
 
     Returns
     -------
@@ -211,18 +230,80 @@ def annotate(
     if skipped:
         logger.info("resuming: %d of %d clips already finished", skipped, len(clips))
     run_analyze = analyze or (_default_analyze() if todo else None)
-    bar = tqdm(todo, desc="annotate", unit="clip", file=sys.stderr, disable=not progress)
-    for clip in bar:
-        bar.set_postfix_str(clip.name, refresh=False)
-        try:
-            result = run_analyze(clip, subtitles=find_subtitles(clip, subs))  # type: ignore[misc]
-            state = ClipState(clip.stem, str(clip), "done", record=build_record(clip.stem, result, options))
-        except Exception as e:  # noqa: BLE001 - one bad clip must never stop the batch
-            logger.warning("%s failed: %s: %s", clip.name, type(e).__name__, e)
-            state = ClipState(clip.stem, str(clip), "failed", error=f"{type(e).__name__}: {e}")
-        states[clip.stem] = state
-        save_outputs(out, states, min_agreement)
+    captions = _Captions(llm, states) if llm is not None else None
+    try:
+        if captions is not None:  # records finished earlier but not yet captioned by this model
+            wanted = {c.stem for c in clips}
+            for name in [n for n in states if n in wanted]:
+                captions.submit(name)
+        bar = tqdm(todo, desc="annotate", unit="clip", file=sys.stderr, disable=not progress)
+        for clip in bar:
+            bar.set_postfix_str(clip.name, refresh=False)
+            try:
+                result = run_analyze(clip, subtitles=find_subtitles(clip, subs))  # type: ignore[misc]
+                state = ClipState(clip.stem, str(clip), "done", record=build_record(clip.stem, result, options))
+            except Exception as e:  # noqa: BLE001 - one bad clip must never stop the batch
+                logger.warning("%s failed: %s: %s", clip.name, type(e).__name__, e)
+                state = ClipState(clip.stem, str(clip), "failed", error=f"{type(e).__name__}: {e}")
+            states[clip.stem] = state
+            if captions is not None:
+                captions.submit(clip.stem)
+                captions.collect(wait=False)
+            save_outputs(out, states, min_agreement)
+        if captions is not None:
+            captions.collect(wait=True)
+    finally:
+        if captions is not None:
+            captions.close()
+            save_outputs(out, states, min_agreement)  # captions that arrived before an interruption are kept
     kept, filtered = save_outputs(out, states, min_agreement)
     failed = tuple(n for n, s in states.items() if s.status == "failed")
     return AnnotateSummary(out_dir=out, analysed=len(todo), skipped=skipped, failed=failed, kept=tuple(kept),
-                           filtered=tuple(filtered), states=states)
+                           filtered=tuple(filtered), states=states,
+                           captions=dict(captions.counts) if captions is not None else {})
+
+
+class _Captions:
+    """Caption requests in flight for :func:`annotate`: submitted as records are built, their
+    results written into ``states`` by the calling thread (so the state file is only ever
+    written from one thread)."""
+
+    def __init__(self, config: LLMConfig, states: dict[str, ClipState]) -> None:
+        from ..explain.llm import Asker
+
+        self.config = config
+        self.states = states
+        self.asker = Asker(config)
+        self.pending: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+
+    def submit(self, name: str) -> None:
+        from .reasoning import caption_job, wants_caption
+
+        st = self.states.get(name)
+        if st is None or st.status != "done" or st.record is None or name in self.pending:
+            return
+        if wants_caption(st.record, self.config.model):
+            self.pending[name] = self.asker.submit(caption_job(st.record))
+
+    def collect(self, wait: bool) -> None:
+        """Write the captions that have arrived (all of them with ``wait``) into the states."""
+        from .reasoning import apply_caption
+
+        for name, future in list(self.pending.items()):
+            if not (wait or future.done()):
+                continue
+            del self.pending[name]
+            if future.cancelled():
+                continue
+            outcome = future.result()
+            st = self.states[name]
+            if st.record is not None:
+                self.states[name] = replace(st, record=apply_caption(st.record, outcome, self.config.model))
+            self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            future.cancel()  # not yet sent: they stay uncaptioned and a rerun sends them
+        self.asker.close()
+        self.collect(wait=False)

@@ -1,0 +1,355 @@
+"""Corpora on Ray: throughput of local sequential vs Ray with 1 and 2 workers (same host, one
+run), Ray's start-up cost and memory, annotate files per minute, and kill -9 resume checks.
+
+The corpus is the nine MER2023 samples plus copies of three of them (12 real clips, 1.7-13.6 s,
+each analysed with the default options: face at 10 fps, speech recognition, voice, words).
+Every configuration writes into a fresh folder, so nothing is resumed.
+
+* ``local_sequential``: one pipeline in this process with a 1-thread budget (the reference a Ray
+  worker with ``num_cpus=1`` is compared with), and with the whole machine (2 threads: the
+  video and audio branches run at the same time), for context;
+* ``two_local_processes``: two such processes at once, each on the whole corpus, without Ray:
+  what this host gives two parallel streams (its ceiling for 2 workers);
+* ``ray_1_worker`` / ``ray_2_workers``: ``analyze_many(workers=N)`` on a local Ray runtime,
+  each worker an actor with ``num_cpus=1``. "Once started" = from the first file sent to the
+  last result (the actors' own start and the runtime's are reported apart);
+* Ray's start-up: ``ray.init`` and an actor's time to ready; memory: each worker's resident
+  memory after its files, Ray's own processes (GCS, raylet, agents), the driver;
+* annotate: ``annotate_corpus`` with the clips' English transcripts as subtitles, locally and on
+  2 Ray workers, in files per minute;
+* kill -9: the command (local, then ``--ray`` with its own runtime) killed at a random moment
+  after its first result, then run again; counted: inputs with exactly one complete result,
+  failures listed, half-written files, finished files analysed again.
+
+Goals (issue #30): 2 workers >= 1.7x one worker; Ray with 1 worker within 10 % of local
+sequential once started.
+
+Run: ``python benchmarks/scale_ray.py [--kill-trials 3]`` -> benchmarks/results/scale_ray.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+
+COPIES = ["sample_00000338.mp4", "sample_00000669.mp4", "sample_00001073.mp4"]
+
+
+def rss_of(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def ray_system_processes() -> dict[int, str]:
+    """Ray's own processes on this machine (not the analysis workers): GCS, raylet, agents, idle workers."""
+    found = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if ("ray/core/src/ray" in cmd or cmd.startswith("ray::")) and not cmd.startswith("ray::AnalysisWorker"):
+            found[int(d.name)] = cmd.split(" ")[0].rsplit("/", 1)[-1]
+    return found
+
+
+def make_corpus(root: Path) -> tuple[Path, Path]:
+    """12 clips (the 9 samples + 3 copies) and a folder of one-cue subtitles from their transcripts."""
+    from affectlens.core.data import dataset_path
+
+    src = dataset_path("video", "mer2023_samples")
+    clips, subs = root / "clips", root / "subs"
+    clips.mkdir()
+    subs.mkdir()
+    for p in sorted(src.glob("*.mp4")):
+        shutil.copy(p, clips / p.name)
+    for name in COPIES:
+        shutil.copy(src / name, clips / f"copy_{name}")
+    import av
+
+    with open(src / "labels.csv", newline="", encoding="utf-8") as fh:
+        transcripts = {row["file"]: row["transcript_en"] for row in csv.DictReader(fh)}
+    for clip in clips.glob("*.mp4"):
+        text = transcripts.get(clip.name.removeprefix("copy_"))
+        if not text:
+            continue
+        with av.open(str(clip)) as c:
+            end = c.duration / 1e6
+        ms = int(end * 1000)
+        subs.joinpath(f"{clip.stem}.srt").write_text(
+            f"1\n00:00:00,000 --> 00:00:{ms // 1000:02d},{ms % 1000:03d}\n{text}\n", encoding="utf-8")
+    return clips, subs
+
+
+def run_config(name: str, clips: Path, out: Path, **kwargs) -> dict:
+    """One ``analyze_many`` pass; times from the first file sent to the last result."""
+    from affectlens.scale import FileResult, analyze_many
+
+    marks: dict[str, float] = {}
+    started_workers: list[float] = []
+
+    def hook(event) -> None:
+        t = time.perf_counter()
+        if event.kind == "worker-started":
+            started_workers.append(t)
+        if event.kind == "dispatched":
+            marks.setdefault("first_dispatch", t)
+
+    t0 = time.perf_counter()
+    items = []
+    for item in analyze_many(clips, out_dir=out, hook=hook, **kwargs):
+        items.append(item)
+    end = time.perf_counter()
+    first = marks.get("first_dispatch", t0)  # the local path sends no events: it starts at once
+    ok = [i for i in items if isinstance(i, FileResult)]
+    wall = end - first
+    row = {
+        "config": name, "files": len(items), "ok": len(ok),
+        "wall_once_started_s": round(wall, 2), "wall_total_s": round(end - t0, 2),
+        "files_per_min": round(60 * len(ok) / wall, 2),
+        "worker_start_s": round(max(started_workers) - t0, 2) if started_workers else None,
+        "sum_file_seconds": round(sum(i.seconds or 0 for i in ok), 2),
+        "worker_rss_mb": {w: round(max(i.worker_rss_mb or 0 for i in ok if i.worker == w), 1)
+                          for w in sorted({i.worker for i in ok})},
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def kill_trials(clips: Path, root: Path, trials: int, ray: bool, seed: int) -> dict:
+    """Kill -9 the driver at a random moment after its first result, run it again, count."""
+    from affectlens.scale import read_manifest
+
+    rng = random.Random(seed)
+    good = {p.stem for p in clips.glob("*.mp4")}
+    folder = root / ("kill_ray" if ray else "kill_local")
+    counts = {"trials": 0, "killed_mid_batch": 0, "inputs": 0, "exactly_one_complete_result": 0,
+              "corrupt_listed_failed": 0, "half_written_files_left": 0, "finished_files_redone": 0,
+              "rerun_exit_codes": []}
+    for trial in range(trials):
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(clips, folder / "in")
+        (folder / "in" / "broken.mp4").write_bytes(os.urandom(8192))
+        out = folder / "out"
+        cmd = [sys.executable, "-m", "affectlens.cli", "analyze", str(folder / "in"), "--out", str(out),
+               "--format", "json,csv", "--modalities", "face", "--face-fps", "2", "--no-asr", "--quiet"]
+        if ray:
+            cmd += ["--ray", "--workers", "2"]
+        before = set(ray_system_processes())
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        manifest = out / "manifest.jsonl"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and not (manifest.is_file()
+                                                                            and manifest.stat().st_size):
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(3.0)  # the killed runtime's workers go with their raylet
+        finished_before = {p.stem for p in out.glob("*.json") if p.name != "errors.json"}
+        lines_before = len(manifest.read_text().splitlines()) if manifest.is_file() else 0
+        rerun = subprocess.run(cmd, capture_output=True)
+        # The killed runtime's agents outlive their raylet for a while: end the ones this trial started.
+        for pid, name in ray_system_processes().items():
+            if pid not in before and name in ("ray::DashboardAgent", "ray::RuntimeEnvAgent"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        results = {p.stem for p in out.glob("*.json") if p.name != "errors.json"}
+        entries = read_manifest(manifest)
+        # The rerun's own lines: those after the killed run's (its torn last line included).
+        lines = [json.loads(x) for x in manifest.read_text().splitlines()[lines_before:]
+                 if x.startswith("{") and x.endswith("}")]
+        redone = {x["stem"] for x in lines if not x["resumed"]} & finished_before
+        complete = sum(1 for s in good if s in results and json.loads((out / f"{s}.json").read_text())
+                       and (out / f"{s}.csv").is_file())
+        counts["trials"] += 1
+        counts["killed_mid_batch"] += len(finished_before) < len(good)
+        counts["inputs"] += len(good) + 1
+        counts["exactly_one_complete_result"] += complete + (results == good and "broken" not in results)
+        counts["corrupt_listed_failed"] += int(entries.get("broken") is not None
+                                               and entries["broken"].status == "failed")
+        counts["half_written_files_left"] += len([p for p in out.rglob("*") if p.name.endswith(".tmp")])
+        counts["finished_files_redone"] += len(redone)
+        counts["rerun_exit_codes"].append(rerun.returncode)
+        print(f"kill trial {trial} ({'ray' if ray else 'local'}): {len(finished_before)} finished before the kill, "
+              f"{len(results)} after the rerun, redone {sorted(redone)}", flush=True)
+    # "exactly_one_complete_result" counts each good clip with its result, plus the corrupt file
+    # when it has none, per trial: the total to expect is inputs.
+    return counts
+
+
+def local_in_child(config: str, clips: Path, out: Path, quick: bool, subs: Path | None = None) -> dict:
+    """Run a local configuration in a fresh process, as a Ray actor is one: its imports and model
+    loading are its own, not left warm by an earlier configuration in this process."""
+    cmd = [sys.executable, __file__, "--child", config, "--clips", str(clips), "--out", str(out)]
+    cmd += ["--quick"] if quick else []
+    cmd += ["--subs", str(subs)] if subs else []
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child(args: argparse.Namespace, quick: dict) -> None:
+    """``--child CONFIG``: one local configuration, its row printed as the last line."""
+    from affectlens.pipeline import AnalysisOptions
+    from affectlens.scale.annotate import annotate_corpus
+
+    clips, out = Path(args.clips), Path(args.out)
+    if args.child == "annotate":
+        t = time.perf_counter()
+        s = annotate_corpus([clips], out, use_ray=False, subtitles_dir=args.subs, progress=False,
+                            analysis=AnalysisOptions(**quick))
+        wall = time.perf_counter() - t
+        n = s.analysed
+        from affectlens.core.threads import available_threads
+
+        print(json.dumps({"config": f"annotate, one local pipeline ({available_threads()} threads)", "clips": n, "kept": len(s.kept),
+                          "failed": len(s.failed), "wall_s": round(wall, 2), "files_per_min": round(60 * n / wall, 2)}))
+        return
+    threads = {"local1": 1, "local2": 2}[args.child]
+    row = run_config(f"local sequential, {threads} thread{'s' if threads > 1 else ''}", clips, out,
+                     options=AnalysisOptions(threads=threads, **quick), use_ray=False)
+    print(json.dumps(row))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kill-trials", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=30)
+    parser.add_argument("--quick", action="store_true",
+                        help="check the script end to end on 4 clips, face only; writes no result")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--clips", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--subs", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    quick = {"modalities": ("face",), "face_fps": 2.0, "asr": False} if args.quick else {}
+    if args.child:
+        child(args, quick)
+        return
+    from affectlens.pipeline import AnalysisOptions
+    from affectlens.scale.annotate import annotate_corpus
+    from affectlens.scale.ray_pool import ray_runtime
+
+    root = Path(tempfile.mkdtemp(prefix="scale_ray_"))
+    clips, subs = make_corpus(root)
+    if args.quick:
+        for p in sorted(clips.glob("*.mp4"))[4:]:
+            p.unlink()
+    n = len(list(clips.glob("*.mp4")))
+    durations = []
+    import av
+
+    for p in clips.glob("*.mp4"):
+        with av.open(str(p)) as c:
+            durations.append(c.duration / 1e6)
+    runs = {}
+    runs["local_sequential_1_thread"] = local_in_child("local1", clips, root / "o_local1", args.quick)
+    print(json.dumps(runs["local_sequential_1_thread"]), flush=True)
+    runs["local_sequential_2_threads"] = local_in_child("local2", clips, root / "o_local2", args.quick)
+    print(json.dumps(runs["local_sequential_2_threads"]), flush=True)
+    # The host's own ceiling for two streams, without Ray: two local 1-thread processes at once,
+    # each on the whole corpus (so no load-balancing tail either).
+    with ThreadPoolExecutor(2) as pool:
+        pair = list(pool.map(lambda k: local_in_child("local1", clips, root / f"o_pair{k}", args.quick), (0, 1)))
+    pair_wall = max(p["wall_once_started_s"] for p in pair)
+    runs["two_local_processes"] = {
+        "config": "two local 1-thread processes at once, each on the whole corpus (no Ray)",
+        "files": sum(p["files"] for p in pair), "wall_once_started_s": pair_wall,
+        "files_per_min": round(60 * sum(p["ok"] for p in pair) / pair_wall, 2),
+        "sum_file_seconds": round(sum(p["sum_file_seconds"] for p in pair), 2),
+        "walls_s": [p["wall_once_started_s"] for p in pair],
+    }
+    print(json.dumps(runs["two_local_processes"]), flush=True)
+    ray_procs_before = set(ray_system_processes())
+    t = time.perf_counter()
+    with ray_runtime() as ray:
+        init_s = time.perf_counter() - t
+        time.sleep(2.0)
+        system = {pid: name for pid, name in ray_system_processes().items() if pid not in ray_procs_before}
+        system_rss = sum(rss_of(pid) for pid in system)
+        runs["ray_1_worker"] = run_config("Ray, 1 worker (num_cpus=1)", clips, root / "o_ray1",
+                                          workers=1, use_ray=True, options=AnalysisOptions(**quick))
+        runs["ray_2_workers"] = run_config("Ray, 2 workers (num_cpus=1 each)", clips, root / "o_ray2",
+                                           workers=2, use_ray=True, options=AnalysisOptions(**quick))
+        driver_rss = rss_of(os.getpid())
+        marks: list[float] = []
+        t = time.perf_counter()
+        s = annotate_corpus([clips], root / "a_ray", workers=2, subtitles_dir=subs, progress=False,
+                            analysis=AnalysisOptions(**quick),
+                            hook=lambda e: marks.append(time.perf_counter()) if e.kind == "dispatched" else None)
+        end = time.perf_counter()
+        annotate_ray = {"config": "annotate, Ray, 2 workers", "clips": s.analysed, "kept": len(s.kept),
+                        "failed": len(s.failed), "wall_s": round(end - t, 2),
+                        "wall_once_started_s": round(end - min(marks), 2)}
+        annotate_ray["files_per_min"] = round(60 * s.analysed / (end - min(marks)), 2)
+    annotate_local = local_in_child("annotate", clips, root / "a_local", args.quick, subs)
+
+    kill_local = kill_trials(clips, root, args.kill_trials, ray=False, seed=args.seed)
+    kill_ray = kill_trials(clips, root, args.kill_trials, ray=True, seed=args.seed + 1)
+
+    r1, r2, loc = runs["ray_1_worker"], runs["ray_2_workers"], runs["local_sequential_1_thread"]
+    speedup = r1["wall_once_started_s"] / r2["wall_once_started_s"]
+    host_ceiling = runs["two_local_processes"]["files_per_min"] / loc["files_per_min"]
+    ray1_vs_local = r1["wall_once_started_s"] / loc["wall_once_started_s"] - 1
+    worker_rss = [v for r in (r1, r2) for v in r["worker_rss_mb"].values()]
+    result = {
+        "what": f"{n} real clips (MER2023 samples + 3 copies, {sum(durations):.0f} s of video, "
+                f"{min(durations):.1f}-{max(durations):.1f} s each), default analysis options; one host, one run",
+        "ray_version": ray.__version__,
+        "goals": {"two_workers_vs_one": ">= 1.7x", "ray_one_worker_vs_local_sequential": "within 10 % once started"},
+        "runs": runs,
+        "speedup_2_workers_vs_1": round(speedup, 2),
+        "host_two_process_speedup": round(host_ceiling, 2),
+        "worker_seconds_per_file": {k: round(v["sum_file_seconds"] / v["files"], 2) for k, v in runs.items()},
+        "ray_1_worker_vs_local_sequential_pct": round(100 * ray1_vs_local, 1),
+        "goal_met": {"two_workers_vs_one": speedup >= 1.7, "ray_one_worker_vs_local": abs(ray1_vs_local) <= 0.10},
+        "ray_startup": {"ray_init_s": round(init_s, 2),
+                        "actor_ready_s_1_worker": r1["worker_start_s"], "actor_ready_s_2_workers": r2["worker_start_s"]},
+        "memory_mb": {"per_worker_rss_max": round(max(worker_rss), 1), "per_worker_rss_min": round(min(worker_rss), 1),
+                      "ray_system_processes": round(system_rss, 1),
+                      "ray_system_process_names": sorted(set(system.values())),
+                      "driver": round(driver_rss, 1)},
+        "annotate": {"ray_2_workers": annotate_ray, "local_one_pipeline": annotate_local,
+                     "subtitles": "each clip's English transcript as one cue"},
+        "kill9_resume": {"local": kill_local, "ray": kill_ray,
+                         "options": f"face only at 2 fps, no speech recognition, json+csv; {n} clips + 1 corrupt file",
+                         "seed": args.seed},
+        "notes": "local configurations run in a fresh process each, as each Ray actor is one; 'once started' "
+                 "times run from the first file sent to the last result, so they include loading the models. "
+                 "host_two_process_speedup is what two plain processes get on this host (the ceiling for 2 "
+                 "workers); worker_seconds_per_file (analysis seconds per file on its worker) shows each file "
+                 "slowing down when two run at once",
+    }
+    if args.quick:
+        print(json.dumps(result, indent=1))
+    else:
+        write_result("scale_ray", result)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
