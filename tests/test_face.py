@@ -310,3 +310,17 @@ def test_au_geometry_follows_the_muscle_not_the_squint(demo_dir: Path) -> None:
     assert scores(inner)[k["AU01"]] > base[k["AU01"]] + 0.05
     with pytest.raises(ValueError, match="478"):
         aus.geometry(lm[:468])
+
+
+def test_missing_mediapipe_is_refused_before_any_decoding(monkeypatch) -> None:
+    import importlib.util
+
+    from affectlens.core.errors import ModelError
+    from affectlens.modalities.face.modality import FaceModality
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
+    with pytest.raises(ModelError, match="needs MediaPipe"):
+        FaceModality().check_models()
+    monkeypatch.undo()
+    FaceModality().check_models()  # installed here: passes
