@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
+from .core.argtypes import positive, whole
 from .core.errors import INPUT_DOC, AffectlensError, ParameterError
 
 FORMATS = "json,csv,frames,srt,vtt,html"
@@ -32,52 +33,19 @@ def _face_fps(value: str) -> float | None:
     return fps
 
 
-def _threads(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a whole number of threads, got {value!r}") from e
-    if n < 1:
-        raise argparse.ArgumentTypeError("--threads must be at least 1")
-    return n
-
-
-def _positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from e
-    if not math.isfinite(x) or x <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return x
-
-
-def _whole(low: int):
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from e
-        if n < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}")
-        return n
-
-    return parse
-
-
 def add_llm_arguments(p: argparse.ArgumentParser, what: str = "rephrases explanations") -> None:
     """The language-model options, shared by ``analyze``, ``annotate`` and ``serve``."""
     p.add_argument("--llm-url", metavar="URL",
                    help=f"OpenAI-compatible server that {what} (off by default; nothing leaves the machine otherwise)")
     p.add_argument("--llm-model", default="default", help="model name for --llm-url")
     p.add_argument("--llm-api-key-env", metavar="VAR", help="environment variable holding the API key for --llm-url")
-    p.add_argument("--llm-max-tokens", type=_whole(1), default=160, metavar="N",
+    p.add_argument("--llm-max-tokens", type=whole(1), default=160, metavar="N",
                    help="cap on the tokens of each answer (default: 160)")
-    p.add_argument("--llm-timeout", type=_positive_float, default=30.0, metavar="S",
+    p.add_argument("--llm-timeout", type=positive("a number of seconds"), default=30.0, metavar="S",
                    help="seconds one request may take, retries included; then the template text is kept (default: 30)")
-    p.add_argument("--llm-concurrency", type=_whole(1), default=2, metavar="N",
+    p.add_argument("--llm-concurrency", type=whole(1), default=2, metavar="N",
                    help="requests in flight at once (default: 2; more than the server's slots only queues them)")
-    p.add_argument("--llm-retries", type=_whole(0), default=1, metavar="N",
+    p.add_argument("--llm-retries", type=whole(0), default=1, metavar="N",
                    help="extra attempts after a connection error or HTTP 429/5xx (default: 1; never after a timeout)")
 
 
@@ -108,7 +76,7 @@ def _add_analyze(sub) -> None:
                    help="'whisper-base' (bundled via pip, offline), a local faster-whisper folder, or a model name to download")
     p.add_argument("--language", help="speech language code (e.g. en); detected when omitted")
     add_llm_arguments(p)
-    p.add_argument("--threads", type=_threads, default=None, metavar="N",
+    p.add_argument("--threads", type=whole(1, "a whole number of threads", "--threads"), default=None, metavar="N",
                    help="threads for the whole analysis, shared by the video and audio branches "
                         "(default: what this process may use: CPU affinity, OMP_NUM_THREADS)")
     p.add_argument("--no-resume", action="store_true", help="in a batch, redo files whose results already exist")

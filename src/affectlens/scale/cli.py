@@ -8,35 +8,15 @@ and the summary (the only printing in :mod:`affectlens.scale`).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.argtypes import positive, whole
 from ..core.errors import ParameterError
 from ..pipeline import AnalysisOptions
 from .corpus import ERRORS_FILE, FileFailure, analyze_many
 from .manifest import MANIFEST_FILE
-
-
-def _whole(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from e
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
-def _cpus(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a number of CPUs, got {value!r}") from e
-    if not math.isfinite(x) or x <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number of CPUs")
-    return x
 
 
 def add_ray_arguments(parser: argparse.ArgumentParser, noun: str = "files") -> None:
@@ -48,9 +28,9 @@ def add_ray_arguments(parser: argparse.ArgumentParser, noun: str = "files") -> N
     g.add_argument("--address", metavar="ADDR",
                    help="a running Ray cluster (HOST:6379, or auto on one of its nodes); implies --ray. Inputs and --out "
                         "must be on storage every node sees at the same path")
-    g.add_argument("--workers", type=_whole, metavar="N",
+    g.add_argument("--workers", type=whole(1), metavar="N",
                    help="Ray workers, each holding one loaded pipeline (default: one per --cpus-per-worker CPUs)")
-    g.add_argument("--cpus-per-worker", type=_cpus, default=1.0, metavar="N",
+    g.add_argument("--cpus-per-worker", type=positive("a number of CPUs"), default=1.0, metavar="N",
                    help="CPUs each Ray worker reserves; also its thread budget (default: 1)")
 
 
