@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from ..core.atomic import write_text_atomic
 from ..core.errors import ParameterError
 from .merr import AnalyzedClip, MerrRecord, RecordOptions, build_record
 
@@ -112,20 +111,6 @@ def find_subtitles(clip: Path, subtitles_dir: Path | None) -> Path | None:
     return next((p for s in SUBTITLE_SUFFIXES if (p := subtitles_dir / f"{clip.stem}{s}").is_file()), None)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # .tmp: see scale.manifest
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_state(out_dir: Path) -> dict[str, ClipState]:
     """Clip states saved by an earlier run (empty when none), including the clips a run on Ray
     recorded in ``manifest.jsonl`` (see :mod:`affectlens.scale.annotate`), so either path
@@ -145,7 +130,7 @@ def load_state(out_dir: Path) -> dict[str, ClipState]:
 
 def save_outputs(out_dir: Path, states: dict[str, ClipState], min_agreement: float) -> tuple[list[str], list[str]]:
     """Write the state file, then ``merr.json`` and ``instructions.jsonl`` derived from it."""
-    _write_atomic(out_dir / STATE_FILE, json.dumps(
+    write_text_atomic(out_dir / STATE_FILE, json.dumps(
         {"version": STATE_VERSION, "clips": {n: s.to_plain() for n, s in states.items()}}, indent=1) + "\n")
     kept, filtered = [], []
     merr: dict[str, Any] = {}
@@ -159,8 +144,8 @@ def save_outputs(out_dir: Path, states: dict[str, ClipState], min_agreement: flo
         kept.append(name)
         merr[name] = st.record.to_merr()
         lines.append(json.dumps(st.record.instruction(video=Path(st.path).name), ensure_ascii=False))
-    _write_atomic(out_dir / MERR_FILE, json.dumps(merr, indent=1, ensure_ascii=False) + "\n")
-    _write_atomic(out_dir / INSTRUCTIONS_FILE, "".join(line + "\n" for line in lines))
+    write_text_atomic(out_dir / MERR_FILE, json.dumps(merr, indent=1, ensure_ascii=False) + "\n")
+    write_text_atomic(out_dir / INSTRUCTIONS_FILE, "".join(line + "\n" for line in lines))
     return kept, filtered
 
 
@@ -170,6 +155,23 @@ def _default_analyze() -> AnalyzeFn:
     except ImportError as e:  # the pipeline is optional for the research tools
         raise ParameterError(f"affectlens.analyze is not available ({e}); pass analyze= explicitly") from e
     return analyze
+
+
+def prepare_run(inputs: Sequence[str | Path], out_dir: str | Path, subtitles_dir: str | Path | None,
+                min_agreement: float) -> tuple[list[Path], Path, Path | None]:
+    """The checks every annotate run makes before analysing anything (local and on Ray):
+    the clips found in ``inputs``, the output folder (created) and the subtitles folder."""
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ParameterError(f"min_agreement must be between 0 and 1; got {min_agreement}")
+    out = Path(out_dir)
+    subs = Path(subtitles_dir) if subtitles_dir is not None else None
+    if subs is not None and not subs.is_dir():
+        raise ParameterError(f"subtitles folder {subs} not found")
+    clips = find_clips(inputs)
+    if not clips:
+        raise ParameterError(f"no video files found in {', '.join(map(str, inputs))}")
+    out.mkdir(parents=True, exist_ok=True)
+    return clips, out, subs
 
 
 def annotate(
@@ -213,16 +215,7 @@ def annotate(
     -------
     AnnotateSummary
     """
-    if not 0.0 <= min_agreement <= 1.0:
-        raise ParameterError(f"min_agreement must be between 0 and 1; got {min_agreement}")
-    out = Path(out_dir)
-    subs = Path(subtitles_dir) if subtitles_dir is not None else None
-    if subs is not None and not subs.is_dir():
-        raise ParameterError(f"subtitles folder {subs} not found")
-    clips = find_clips(inputs)
-    if not clips:
-        raise ParameterError(f"no video files found in {', '.join(map(str, inputs))}")
-    out.mkdir(parents=True, exist_ok=True)
+    clips, out, subs = prepare_run(inputs, out_dir, subtitles_dir, min_agreement)
     states = load_state(out)
     todo = [c for c in clips if c.stem not in states
             or (retry_failed and states[c.stem].status == "failed")]

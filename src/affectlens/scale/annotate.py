@@ -26,18 +26,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import write_text_atomic
 from ..core.errors import ParameterError
 from ..pipeline import AnalysisOptions
 from ..research.annotate import (
     AnnotateSummary,
     ClipState,
-    find_clips,
     find_subtitles,
+    prepare_run,
     save_outputs,
 )
 from ..research.merr import MerrRecord, RecordOptions
 from .corpus import LocalExecutor, RayExecutor, drive
-from .manifest import DONE, FAILED, MANIFEST_FILE, ManifestEntry, exclusive, read_manifest, write_text_atomic
+from .manifest import DONE, FAILED, MANIFEST_FILE, ManifestEntry, exclusive, read_manifest
 from .progress import CorpusProgress
 from .ray_pool import EventHook
 from .worker import AnalysisWorker
@@ -170,18 +171,9 @@ def annotate_corpus(
     -------
     AnnotateSummary
     """
-    if not 0.0 <= min_agreement <= 1.0:
-        raise ParameterError(f"min_agreement must be between 0 and 1; got {min_agreement}")
     if not isinstance(shard_size, int) or shard_size < 1:
         raise ParameterError(f"shard_size must be a whole number of at least 1; got {shard_size!r}")
-    out = Path(out_dir)
-    subs = Path(subtitles_dir) if subtitles_dir is not None else None
-    if subs is not None and not subs.is_dir():
-        raise ParameterError(f"subtitles folder {subs} not found")
-    clips = find_clips(inputs)
-    if not clips:
-        raise ParameterError(f"no video files found in {', '.join(map(str, inputs))}")
-    out.mkdir(parents=True, exist_ok=True)
+    clips, out, subs = prepare_run(inputs, out_dir, subtitles_dir, min_agreement)
     with exclusive(out):  # the shards and the merged files too are written by one run at a time
         return _annotate_locked(clips, out, subs, use_ray=use_ray, workers=workers, ray_address=ray_address,
                                 cpus_per_worker=cpus_per_worker, min_agreement=min_agreement, analysis=analysis,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import write_text_atomic
 from ..core.errors import MediaError, ParameterError
 from ..pipeline import AnalysisOptions, Hook, Pipeline
 from ..result import Result
@@ -43,7 +44,6 @@ from .manifest import (
     now,
     read_manifest,
     remove_stale_tmp,
-    write_text_atomic,
 )
 from .progress import CorpusProgress
 from .ray_pool import CorpusEvent, EventHook, RayPool, default_workers, ray_runtime

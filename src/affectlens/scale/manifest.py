@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 MANIFEST_FILE = "manifest.jsonl"
 LOCK_FILE = ".affectlens.lock"
 
-#: Temporary names affectlens writes before a rename: the result writers' ``.<name>.<pid>.tmp``,
-#: the annotate state's ``.<name>.<random>.tmp``, older releases' ``<name>.tmp``, and the
+#: Temporary names affectlens writes before a rename: :func:`affectlens.core.atomic.atomic_open`'s
+#: ``.<name>.<random>.tmp`` (every output), older releases' ``<name>.tmp``, and the
 #: writability probe of the command line. Only these are removed: a user's own ``*.tmp`` files
 #: in the output folder are left alone.
 _STALE = re.compile(
@@ -174,22 +174,6 @@ class ManifestWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a synced temporary file and a rename: readers (and a
-    rerun after a kill) see the old file or the new one, never half of one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def remove_stale_tmp(folder: str | Path) -> list[Path]:

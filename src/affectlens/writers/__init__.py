@@ -6,10 +6,10 @@ Every writer takes a :class:`~affectlens.result.Result` and an output folder and
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from ..core.atomic import atomic_open
 from ..core.errors import ParameterError
 from ..result import Result
 
@@ -22,18 +22,10 @@ class ResultWriter(ABC):
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = stem or Path(result.media.path).stem or "result"
         path = out_dir / f"{stem}.{self.extension}"
-        # A name of this process's own: a worker killed mid-write and the one that retries the
-        # file never write into the same temporary file (a rerun removes the leftovers).
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                self.write(result, fh)
-                fh.flush()
-                os.fsync(fh.fileno())  # the JSON is a "finished" marker: it must not be empty after a power cut
-            tmp.replace(path)  # a crash never leaves a half-written file under the final name
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        # Through a synced temporary file: the JSON is the "finished" marker of a batch, so it
+        # must never exist half-written or empty, after a kill or a power cut.
+        with atomic_open(path, newline="") as fh:
+            self.write(result, fh)
         return path
 
     @abstractmethod
