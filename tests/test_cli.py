@@ -87,3 +87,10 @@ def test_terminal_stays_clean(tmp_path, demo_dir):
     assert run.returncode == 0, run.stderr
     assert run.stderr.strip() == "", run.stderr
     assert "wrote" in run.stdout
+
+
+def test_options_must_be_spelled_out():
+    """``--asr off`` is not ``--asr-model off``: prefixes of options are refused, in one line."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["analyze", "x.mp4", "--asr", "off"])
+    assert build_parser().parse_args(["analyze", "x.mp4", "--asr-model", "whisper-base"]).asr_model == "whisper-base"

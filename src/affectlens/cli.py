@@ -177,7 +177,13 @@ PLUGIN_COMMANDS = {
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line (its usage block buried the error)."""
+    """argparse, but a usage mistake is one line (its usage block buried the error), and an
+    option must be spelled out: with argparse's prefix matching, ``--asr off`` was read as
+    ``--asr-model off`` and failed later, per file, on a model called "off"."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
