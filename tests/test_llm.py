@@ -263,33 +263,17 @@ def test_llm_words_are_scored_apart_from_the_fused_ones(tmp_path):
     assert read_predictions(tmp_path, words_from="llm")["clip"].labels == ("grief", "regret")
 
 
-def test_serve_and_annotate_take_the_llm_options(monkeypatch, capsys):
-    """``serve`` hands the options to its Pipeline through AnalysisOptions (the HTTP server itself is
-    replaced: only the wiring from the command line is under test)."""
-    from affectlens.app import server
+def test_serve_and_annotate_take_the_llm_options(tmp_path):
+    """``serve`` hands the options to its Pipeline through AnalysisOptions (only the wiring from the
+    command line is under test; the service itself is tested in test_serve.py)."""
     from affectlens.cli import build_parser
+    from affectlens.serve.cli import build_config
 
-    captured = {}
-
-    class NoServer:
-        server_port = 0
-
-        def serve_forever(self):
-            raise KeyboardInterrupt
-
-        def server_close(self):
-            pass
-
-    def fake_make_server(host, port, options):
-        captured["options"] = options
-        return NoServer()
-
-    monkeypatch.setattr(server, "make_server", fake_make_server)
     parser = build_parser()
-    args = parser.parse_args(["serve", "--llm-url", "http://127.0.0.1:8080/v1", "--llm-max-tokens", "64",
-                              "--llm-timeout", "5", "--llm-concurrency", "3", "--llm-retries", "0"])
-    assert server.run(args) == 0
-    o = captured["options"]
+    args = parser.parse_args(["serve", "--data-dir", str(tmp_path), "--llm-url", "http://127.0.0.1:8080/v1",
+                              "--llm-max-tokens", "64", "--llm-timeout", "5", "--llm-concurrency", "3",
+                              "--llm-retries", "0"])
+    o = build_config(args).options
     assert (o.llm_url, o.llm_max_tokens, o.llm_timeout, o.llm_concurrency, o.llm_retries) == \
         ("http://127.0.0.1:8080/v1", 64, 5.0, 3, 0)
     args = parser.parse_args(["annotate", "x.mp4", "--out", "o", "--llm-url", "http://h/v1", "--llm-concurrency", "4"])

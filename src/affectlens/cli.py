@@ -172,7 +172,7 @@ def _run_models(args) -> int:
 PLUGIN_COMMANDS = {
     "bench": ("affectlens.research.bench_cli", "score predictions the way MER-UniBench / OV-MER do"),
     "annotate": ("affectlens.research.annotate_cli", "build MERR-style annotations for a folder of videos"),
-    "serve": ("affectlens.app.server", "run the local web app and HTTP API"),
+    "serve": ("affectlens.serve.cli", "run the REST service, the web app and live analysis"),
 }
 
 

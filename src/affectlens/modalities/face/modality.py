@@ -192,6 +192,20 @@ class FaceModality(Modality):
     def set_threads(self, threads: int) -> None:
         self._threads = threads  # the classifier is rebuilt for it before the next frame
 
+    def forget_before(self, time: float) -> None:
+        """Drop the records of frames before ``time`` (seconds), keeping tracking as it is.
+
+        A live stream has no end: :mod:`affectlens.live` keeps a rolling window of records so
+        that memory and the cost of judging a moment stay flat over hours. AU baselines are
+        then taken over that window.
+        """
+        self._collect(wait_all=True)
+        keep = [r for r in self._records if r.time >= time]
+        if len(keep) != len(self._records):
+            self._records = keep
+            self._frame_times = [t for t in self._frame_times if t >= time]
+            self._intensity_cache = None
+
     def _ensure_models(self) -> None:
         """Open the MediaPipe graphs once per instance; (re)build the classifier for the thread share."""
         if self._detector is None:

@@ -1,0 +1,1 @@
+"""``affectlens serve``: REST jobs (FastAPI + SQLite), the web app, and live analysis over a WebSocket."""
