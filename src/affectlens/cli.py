@@ -173,6 +173,7 @@ PLUGIN_COMMANDS = {
     "bench": ("affectlens.research.bench_cli", "score predictions the way MER-UniBench / OV-MER do"),
     "annotate": ("affectlens.research.annotate_cli", "build MERR-style annotations for a folder of videos"),
     "serve": ("affectlens.serve.cli", "run the REST service, the web app and live analysis"),
+    "live": ("affectlens.live.cli", "live emotion from a camera, or a file played in real time"),
 }
 
 

@@ -74,8 +74,10 @@ def stream_to_server(url: str, source: str | Path | None = None, *, camera: int 
 
         for item in items:
             if item.kind == "frame":
-                if not in_flight.acquire(blocking=False):
-                    continue  # the server is behind: drop this frame, as a camera would
+                # Live, a frame the server has no time for is dropped, as a camera would; a file
+                # played as fast as possible waits for the server instead.
+                if not (in_flight.acquire(blocking=False) if realtime else in_flight.acquire(timeout=120)):
+                    continue
                 t = round(item.time, 3)
                 sent[t] = time.monotonic()
                 ws.send(pack(FRAME, t, encode_frame(item.data)))
