@@ -116,15 +116,20 @@ def test_followed_face_meshes_like_a_detected_one(pexels_clip: Path) -> None:
     detector in every frame and with following move together. (They are not identical: the mesh
     is sensitive to how its crop is framed, and a followed crop is framed from the landmarks
     rather than the detector's box; measured 2026-12-05: median AU correlation 0.955, mean
-    absolute difference 0.25 on the 0-5 scale, the same expression in 95 % of frames.)"""
+    absolute difference 0.25 on the 0-5 scale, the same expression in 95 % of frames.)
+    The correlation is taken on the AU scores before the baseline and the 0..5 clip (issue #32:
+    with a population baseline her two-sided AUs sit at 0 much of the time, and correlations of
+    clipped series measure the clip more than the mesh; 2026-12-06: 0.94 on the scores, 0.89 on
+    the clipped intensities, mean absolute difference 0.22)."""
     every = _run(pexels_clip, 5.0, detect_interval=0.0)[0]
     followed = _run(pexels_clip, 5.0)[0]
     assert every.detector_runs > followed.detector_runs
     a = np.array([[o.aus[k] for k in AU_NAMES] for o in every.timeline()])
     b = np.array([[o.aus[k] for k in AU_NAMES] for o in followed.timeline()])
     assert a.shape == b.shape
-    moving = [j for j in range(len(AU_NAMES)) if a[:, j].std() > 0.05 and b[:, j].std() > 0.05]
-    assert np.median([np.corrcoef(a[:, j], b[:, j])[0, 1] for j in moving]) > 0.9
+    sa = np.stack([r.geometry.scores for r in every._records])
+    sb = np.stack([r.geometry.scores for r in followed._records])
+    assert np.median([np.corrcoef(sa[:, j], sb[:, j])[0, 1] for j in range(len(AU_NAMES))]) > 0.9
     assert np.abs(a - b).mean() < 0.4  # on a 0..5 scale
     same = [max(x.expression, key=x.expression.get) == max(y.expression, key=y.expression.get)
             for x, y in zip(every.timeline(), followed.timeline(), strict=True)]

@@ -105,7 +105,7 @@ def test_a_clip_played_live_gives_faces_labels_words_and_a_result(shared_data):
 @pytest.mark.slow
 def test_a_long_stream_keeps_a_bounded_window_of_face_records():
     with LiveSession(modalities=("face",), keep=4.0) as session:
-        for update in analyze_live(SAMPLE, realtime=False, session=session, fps=8):
+        for _update in analyze_live(SAMPLE, realtime=False, session=session, fps=8):
             pass
         rows = session.face.timeline()
         assert len(rows) > 0

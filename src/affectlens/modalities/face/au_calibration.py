@@ -1,7 +1,7 @@
 """Population-neutral AU scores and AU intensity units (generated; do not edit by hand).
 
 Written by benchmarks/face_au_calibration.py from 2735 meshed FER2013 train faces
-(400 sampled per class, 396 neutral) on 2026-12-03.
+(400 sampled per class, 396 neutral) on 2026-12-06.
 Scores are in inter-ocular-distance units; see :mod:`.aus`.
 """
 
@@ -26,21 +26,21 @@ NEUTRAL_SCORE: dict[str, float] = {
 }
 
 AU_UNIT: dict[str, float] = {
-    "AU01": 0.03478,
-    "AU02": 0.02554,
-    "AU04": 0.03320,
-    "AU05": 0.01330,
-    "AU06": 0.02002,
-    "AU07": 0.01012,
-    "AU09": 0.02850,
-    "AU10": 0.02704,
-    "AU12": 0.04916,
-    "AU14": 0.04615,
-    "AU15": 0.01480,
-    "AU17": 0.07379,
-    "AU20": 0.04992,
-    "AU23": 0.02294,
-    "AU25": 0.10773,
-    "AU26": 0.04791,
+    "AU01": 0.03668,
+    "AU02": 0.02755,
+    "AU04": 0.03461,
+    "AU05": 0.01413,
+    "AU06": 0.02168,
+    "AU07": 0.01031,
+    "AU09": 0.02849,
+    "AU10": 0.02923,
+    "AU12": 0.05949,
+    "AU14": 0.04614,
+    "AU15": 0.01496,
+    "AU17": 0.07506,
+    "AU20": 0.05077,
+    "AU23": 0.02340,
+    "AU25": 0.11034,
+    "AU26": 0.04818,
     "AU45": 1.00000,
 }

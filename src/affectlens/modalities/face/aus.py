@@ -66,14 +66,21 @@ Pipeline per face and frame
    ====  ======================  =====================================================
 
 4. **Intensity relative to a neutral baseline.** ``intensity = clip((score - neutral) / unit,
-   0, 5)``. ``neutral`` is the face's own: the 20th percentile of that AU's score over its track,
-   i.e. where the AU is least active (each face is its own reference, because faces differ more
-   between people than expressions move them). A short track has too few frames to know its
-   neutral, so its baseline is blended with the *population neutral*: the median score of
-   FER2013 *train* faces labelled neutral, weight ``min(1, n / 30)`` on the track's own.
+   0, 5)``. ``neutral`` is the face's own (:func:`baseline`): the median score of the frames of
+   its track that the expression classifier calls neutral (each face is its own reference,
+   because faces differ more between people than expressions move them), blended with a
+   fallback while there are fewer than 10 of them. The fallback is the *population neutral*
+   (the median score of FER2013 *train* faces labelled neutral), except for the AUs that cannot
+   go below rest (:data:`ONE_SIDED`: cheeks, nose, upper lip, chin, lips apart, jaw), whose
+   rest is the track's own 20th percentile. (Until issue #32 every AU took the track's 20th
+   percentile: for a face that both cries and laughs, that is the laugh for AU15 and the
+   closed eyes for AU05, so crying read AU15 at 5/5 for whole utterances and open eyes AU05 at 5.)
    ``unit`` makes 5 (FACS "E", maximum) the 99th percentile of ``score - population neutral``
-   over all FER2013 train faces. Both constants come from ``benchmarks/face_au_calibration.py``
-   and live in :mod:`.au_calibration`.
+   over FER2013 train faces that show an expression (see ``benchmarks/face_au_calibration.py``):
+   only 1 % of expressive faces exceed it. AU05 fades out as the eyes close (a shut lid shows no
+   white above the iris), and AU45 is the fraction of the neutral eye opening lost. The
+   constants live in :mod:`.au_calibration`; ``benchmarks/face_au_saturation.py`` measures how
+   often each AU reaches 4.5 on real video.
 """
 
 from __future__ import annotations
@@ -132,9 +139,21 @@ _R_BROW_OUT, _L_BROW_OUT = (70, 63, 46, 53), (300, 293, 276, 283)
 _R_CHEEK, _L_CHEEK = (50, 101, 118), (280, 330, 347)
 _R_WING, _L_WING = (64, 98, 129), (294, 327, 358)
 
-#: Baseline percentile and the number of frames after which a track's own baseline is trusted.
-BASELINE_PERCENTILE = 20.0
-BASELINE_FULL_FRAMES = 30
+#: Frames the classifier calls neutral after which a face's own baseline is trusted fully (with
+#: fewer, it is blended with the fallback below).
+BASELINE_FULL_FRAMES = 10
+#: AUs that cannot move below rest (no muscle lowers the cheeks below rest, closes a closed jaw
+#: further...) and whose resting measure differs from person to person (jaw length, lip-to-nose
+#: distance): without neutral frames, their rest is where the track's own score is low (its
+#: 20th percentile, trusted fully from 30 frames on). Two-sided ones (lip corners up / down,
+#: brows up / down, lids, mouth width) fall back on the population neutral: a track's low
+#: percentile there is the opposite expression, which made crying read AU15 at 5/5 whenever
+#: the same face also laughed.
+ONE_SIDED = ("AU06", "AU09", "AU10", "AU17", "AU25", "AU26")
+OWN_PERCENTILE, OWN_FULL_FRAMES = 20.0, 30
+#: Eyes narrower than this fraction of their neutral opening show no white above the iris to
+#: measure: AU05 fades from 1x at OPEN_EYE to 0 at CLOSED_EYE of the neutral aperture.
+OPEN_EYE, CLOSED_EYE = 0.9, 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,32 +251,56 @@ def population_neutral() -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def baseline(scores: np.ndarray) -> np.ndarray:
+def baseline(scores: np.ndarray, neutral_frames: np.ndarray | None = None) -> np.ndarray:
     """A face's neutral AU scores ``[n_aus]`` from its track's scores ``[n_frames, n_aus]``.
 
-    The track's low percentile, blended with the population neutral while the track is short.
+    ``neutral_frames`` ``[n_frames]`` (bool) marks the frames the expression classifier calls
+    neutral: their median is the face's own neutral, blended with a fallback while there are
+    fewer than :data:`BASELINE_FULL_FRAMES` of them. The fallback (no classifier, or a face that
+    is never neutral, such as one crying, then laughing) is the population neutral, except for
+    the :data:`ONE_SIDED` AUs, whose rest is the track's own low percentile. AU05 (white above
+    the iris) takes its own neutral only from frames whose eyes are open: a blink has no white
+    to measure.
     """
     neutral, _ = population_neutral()
-    scores = np.atleast_2d(scores)
-    n = scores.shape[0]
-    if n == 0:
-        return neutral
-    own = np.percentile(scores, BASELINE_PERCENTILE, axis=0)
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    if scores.shape[0] == 0:
+        return neutral.copy()
+    calm = np.zeros(scores.shape[0], bool) if neutral_frames is None else np.asarray(neutral_frames, dtype=bool).reshape(-1)
+    if calm.shape[0] != scores.shape[0]:
+        raise ValueError(f"neutral_frames has {calm.shape[0]} entries for {scores.shape[0]} frames")
+    fallback = neutral.copy()
+    one = [AU_NAMES.index(a) for a in ONE_SIDED]
+    w = min(1.0, scores.shape[0] / OWN_FULL_FRAMES)
+    fallback[one] = w * np.percentile(scores[:, one], OWN_PERCENTILE, axis=0) + (1.0 - w) * neutral[one]
+    n = int(calm.sum())
     w = min(1.0, n / BASELINE_FULL_FRAMES)
-    return w * own + (1.0 - w) * neutral
+    out = w * np.median(scores[calm], axis=0) + (1.0 - w) * fallback if n else fallback
+    k5, k45 = AU_NAMES.index("AU05"), AU_NAMES.index("AU45")
+    aperture = -scores[:, k45]
+    open_calm = calm & (aperture >= OPEN_EYE * -out[k45])
+    m = int(open_calm.sum())
+    w = min(1.0, m / BASELINE_FULL_FRAMES)
+    out[k5] = (w * float(np.median(scores[open_calm, k5])) if m else 0.0) + (1.0 - w) * neutral[k5]
+    return out
 
 
 def intensities(scores: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     """AU intensities 0..5 ``[..., n_aus]`` from scores and a neutral baseline.
 
     AU45 (blink) is scored as the fraction of the neutral eye aperture lost, times 5, because
-    eyes close fully whatever their size.
+    eyes close fully whatever their size. AU05 (upper lid raiser) fades out as the eyes close
+    (from :data:`OPEN_EYE` to :data:`CLOSED_EYE` of the neutral aperture): a closed lid shows no
+    white above the iris, and the mesh's iris behind it is a guess.
     """
     _, unit = population_neutral()
-    out = (np.asarray(scores) - neutral) / unit
-    k = AU_NAMES.index("AU45")
+    scores = np.asarray(scores, dtype=np.float64)
+    out = (scores - neutral) / unit
+    k, k5 = AU_NAMES.index("AU45"), AU_NAMES.index("AU05")
     aperture = max(-float(neutral[k]), 1e-6)  # neutral AU45 score is -aperture
-    out[..., k] = 5.0 * (np.asarray(scores)[..., k] - neutral[k]) / aperture
+    out[..., k] = 5.0 * (scores[..., k] - neutral[k]) / aperture
+    openness = -scores[..., k] / aperture
+    out[..., k5] *= np.clip((openness - CLOSED_EYE) / (OPEN_EYE - CLOSED_EYE), 0.0, 1.0)
     return np.clip(out, 0.0, 5.0)
 
 

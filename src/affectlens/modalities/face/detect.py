@@ -85,6 +85,32 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
+#: Frames wider than this (width / height) are searched in overlapping tiles of about 16:9:
+#: BlazeFace squeezes the whole frame into its square input, so the faces of a side-by-side
+#: video (two 16:9 shots: 32:9) shrink until one of them goes unseen (issue #32).
+WIDE_ASPECT = 2.2
+
+
+def _tiles(rgb: np.ndarray) -> list[tuple[int, np.ndarray, float, float]]:
+    """(x offset, view, core start, core end) of each 16:9 tile of a very wide frame; tiles
+    overlap by at least a quarter, and a face belongs to the tile whose core (up to the middle
+    of each overlap) holds its centre, so a face cut by a tile's edge is taken from its
+    neighbour. The frame itself otherwise."""
+    h, w = rgb.shape[:2]
+    if w <= WIDE_ASPECT * h:
+        return [(0, rgb, -np.inf, np.inf)]
+    tw = int(round(16 / 9 * h))
+    n = int(np.ceil((w - tw) / (0.75 * tw))) + 1
+    starts = [int(x) for x in np.linspace(0, w - tw, n).round()]
+    cuts = [-np.inf] + [(starts[i + 1] + starts[i] + tw) / 2 for i in range(n - 1)] + [np.inf]
+    return [(x, np.ascontiguousarray(rgb[:, x: x + tw]), cuts[i], cuts[i + 1]) for i, x in enumerate(starts)]
+
+
+def _shifted(d: Detection, dx: float) -> Detection:
+    x, y, bw, bh = d.box
+    return Detection(box=(x + dx, y, bw, bh), score=d.score, keypoints=d.keypoints + np.array([dx, 0.0], np.float32))
+
+
 class FaceDetector:
     """BlazeFace short- and full-range detectors, loaded on first use.
 
@@ -150,12 +176,16 @@ class FaceDetector:
         h, w = rgb.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         small = _resize(rgb, scale) if scale < 1.0 else rgb
-        if only is not None:
-            found = self._run(only, small, scale)
-        else:
-            found = self._run(1, small, scale)
-            if not found or self.close_up(rgb.shape):
-                found += self._run(0, small, scale)
+        found = []
+        for x0, tile, lo, hi in _tiles(small):
+            if only is not None:
+                got = self._run(only, tile, scale)
+            else:
+                got = self._run(1, tile, scale)
+                if not got or self.close_up(rgb.shape):
+                    got += self._run(0, tile, scale)
+            got = [_shifted(d, x0 / scale) for d in got] if x0 else got
+            found += [d for d in got if lo <= (d.box[0] + d.box[2] / 2) * scale < hi]
         kept: list[Detection] = []
         for det in sorted(found, key=lambda d: -d.score):
             if not any(same_face(det.box, k.box) for k in kept):

@@ -60,6 +60,8 @@ HEAD_MOVEMENT_DEG = 15.0
 DETECT_INTERVAL = 0.5
 #: Frames that may wait for the expression classifier (each holds its RGB frame meanwhile).
 MAX_PENDING_FRAMES = 8
+#: Index of the neutral class: frames the classifier calls neutral anchor each face's AU baseline.
+NEUTRAL = LABELS.index("neutral")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +256,10 @@ class FaceModality(Modality):
             self._last_detection = None  # a followed face was lost: look again in the next frame
         self._followed = followed
         if not faces:
-            self._tracker.update(frame.time, [])
+            self._tracker.update(frame.time, [], image=rgb)
             return
         boxes = [landmark_box(lm) for _, lm in faces]
-        ids = self._tracker.update(frame.time, boxes)
+        ids = self._tracker.update(frame.time, boxes, image=rgb, landmarks=[lm for _, lm in faces])
         records = [
             _FaceRecord(frame_index=frame.index, time=float(frame.time), face_id=face_id, box=box,
                         score=det.score, geometry=au.geometry(lm), expression=None)
@@ -358,13 +360,21 @@ class FaceModality(Modality):
         return out
 
     def _expressions(self, classifier, rgb, faces) -> np.ndarray:
-        """Expression probabilities ``[n_faces, len(LABELS)]`` for one frame's faces (one batch)."""
+        """Expression probabilities ``[n_faces, len(LABELS)]`` for one frame's faces (one batch).
+
+        A classifier with a geometry head also gets each face's mesh (its shape is the second
+        view the model fuses with the crop's appearance; no extra model runs for it).
+        """
         crops = []
         for _, lm in faces:
             right, left = eye_centres(lm)
             crops.append(self._crop(rgb, detector_style_box(lm), tuple(map(float, left)), tuple(map(float, right)),
                                     self._crop_size))
-        return np.asarray(classifier.predict(np.stack(crops)), dtype=np.float64)
+        if getattr(classifier, "uses_geometry", False):
+            probs = classifier.predict(np.stack(crops), np.stack([lm for _, lm in faces]))
+        else:
+            probs = classifier.predict(np.stack(crops))
+        return np.asarray(probs, dtype=np.float64)
 
     # --- after decoding ----------------------------------------------------------------------
 
@@ -378,7 +388,9 @@ class FaceModality(Modality):
             cache = {}
             for face_id, idx in by_face.items():
                 scores = np.stack([self._records[i].geometry.scores for i in idx])
-                cache[face_id] = au.intensities(scores, au.baseline(scores))
+                expr = [self._records[i].expression for i in idx]
+                calm = None if any(e is None for e in expr) else np.array([np.argmax(e) == NEUTRAL for e in expr])
+                cache[face_id] = au.intensities(scores, au.baseline(scores, calm))
             self._intensity_cache = cache
         return self._intensity_cache
 
@@ -452,7 +464,11 @@ class FaceModality(Modality):
             mouths[r.face_id][0].append(r.time)
             mouths[r.face_id][1].append(r.geometry.mouth_open)
         speaker = attribute_speaker(mouths, n_frames, context.audio, context.sample_rate)
-        rows = [i for i in inside if self._records[i].face_id == speaker]
+        shown = speaker
+        if speaker is None:  # no visible mouth speaks it: report the face seen most and best
+            shown = max(mouths, key=lambda f: sum(self._records[i].quality for i in inside if self._records[i].face_id == f))
+            speaker = shown if n_frames <= 1 else None  # a still: no mouth can move, the best-seen face stands for it
+        rows = [i for i in inside if self._records[i].face_id == shown]
         recs = [self._records[i] for i in rows]
         weights = np.array([r.quality for r in recs]) + 1e-6
         coverage = min(1.0, len(rows) / n_frames)
@@ -475,7 +491,9 @@ class FaceModality(Modality):
         cues += self._head_cues(recs)
         caveat = None
         if len(mouths) > 1:
-            caveat = f"{len(mouths)} faces visible; attributed to face {speaker}"
+            caveat = (f"{len(mouths)} faces visible; attributed to face {speaker}" if speaker is not None else
+                      f"{len(mouths)} faces visible; speaker unknown (no visible mouth follows the voice); face {shown} shown")
+        speaker = "unknown" if speaker is None else speaker
         if probs is None:
             return Evidence(modality=self.name, segment_index=seg.index, available=False,
                             reliability=0.0, cues=tuple(cues), speaker=str(speaker),
