@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 
 from affectlens.live import LiveSession, RollingAudio, analyze_live
-from affectlens.live.protocol import AUDIO, FRAME, decode_audio, decode_frame, encode_audio, encode_frame, pack, unpack
+from affectlens.live.protocol import (
+    AUDIO,
+    FRAME,
+    decode_audio,
+    decode_frame,
+    encode_audio,
+    encode_frame,
+    pack,
+    unpack,
+)
 from affectlens.live.session import Endpointer
 
 SR = 16_000
