@@ -189,6 +189,12 @@ def test_a_non_loopback_host_needs_a_token(tmp_path):
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4") and not is_loopback("example.org")
 
 
+def test_one_server_per_data_folder(server):
+    run = subprocess.run([sys.executable, "-m", "affectlens", "serve", "--data-dir", str(server.data_dir), "--port", "1"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "another server is using" in run.stderr
+
+
 def test_kill_9_mid_job_then_restart(tmp_path, short_clip):
     """A finished job keeps its result; the job that was running is run again and finishes."""
     data = tmp_path / "data"

@@ -47,6 +47,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_llm_arguments(parser)
 
 
+def hold_data_dir(data_dir: Path):
+    """Lock ``data_dir`` for this process (released by the kernel when it dies, even by kill -9).
+
+    One server per data folder: a second one would take the first one's running jobs for
+    jobs orphaned by a crash and run them again. Returns the open lock file, or None when
+    another process holds it.
+    """
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(data_dir / "serve.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh
+
+
 def build_config(args: argparse.Namespace):
     """The service's :class:`~affectlens.serve.app.ServeConfig` from the command line."""
     from ..cli import llm_options
@@ -74,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
               "AFFECTLENS_TOKEN (or use the default 127.0.0.1)", file=sys.stderr)
         return 2
     data_dir = config.data_dir
+    lock = hold_data_dir(data_dir)
+    if lock is None:
+        print(f"affectlens serve: another server is using {data_dir}; stop it or pass another --data-dir",
+              file=sys.stderr)
+        return 2
     app = create_app(config)
     print(f"affectlens serving on http://{args.host}:{args.port} (data in {data_dir}; Ctrl+C to stop)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws_max_size=4 << 20)
