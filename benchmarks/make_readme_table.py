@@ -286,7 +286,44 @@ def scale_ray(r: dict) -> list[Row]:
     ]
 
 
+def face_au_saturation(r: dict) -> list[Row]:
+    rows = []
+    for key, name in (("sample", "bundled sample"), ("mer2023", "MER2023 samples")):
+        after = r["figures"][key]["after"]
+        shares = after["share_at_or_above_4.5"]
+        worst = sorted(shares.items(), key=lambda kv: -kv[1])[:3]
+        over = [au for au, v in shares.items() if v > 0.05]
+        rows.append(("Face", f"AU saturation, {name}: share of face-frames at >= 4.5/5 (worst AUs)",
+                     ", ".join(f"{au} {_pct(v)}" for au, v in worst) + f"; {len(over)} AU(s) over 5 %",
+                     f"{after['frames']} face-frames at 10 frames/s; goal <= 5 % for every AU"))
+    return rows
+
+
+def face_speaker(r: dict) -> list[Row]:
+    rows = []
+    for key, what in (("10_fps", "10 frames/s"), ("all_frames", "every frame")):
+        f = r["figures"][key]["new"]["ordered_pairs_whole_utterance"]
+        old = r["figures"][key]["legacy"]["ordered_pairs_whole_utterance"]
+        rows.append(("Face", f"who is speaking, side-by-side MER2023 composites, {what}",
+                     f"{f['right']}/{f['n']} right ({_pct(f['accuracy'])}), {f['wrong']} wrong, {f['unknown']} unknown "
+                     f"(previous rule {_pct(old['accuracy'])})",
+                     "all ordered pairs of the 9 samples, sound of one clip; goal >= 90 %"))
+    return rows
+
+
+def face_reid(r: dict) -> list[Row]:
+    f = r["figures"]
+    a, b = f["cut_to_black"], f["cut_to_another_person"]
+    return [("Face", "re-identification after a cut-away: returning face keeps its id",
+             f"{a['keeps_id']}/{a['n']} (3 s of black); {b['returning_face_keeps_id']}/{b['n']} (3 s of another "
+             f"person, who gets a new id in {b['other_person_gets_another_id']}/{b['n']})",
+             "MER2023 samples cut in two around the other shot; appearance embedding of the face crop")]
+
+
 EXTRACTORS: dict[str, Callable[[dict], list[Row]]] = {
+    "face_au_saturation": face_au_saturation,
+    "face_speaker": face_speaker,
+    "face_reid": face_reid,
     "scale_ray": scale_ray,
     "words_transfer": words_transfer,
     "voice_asr": voice_asr,
