@@ -165,3 +165,17 @@ def test_the_server_socket_answers_each_frame_and_saves_the_session(tmp_path):
             ws.send(json.dumps({"type": "stop"}))
             last = [json.loads(m) for m in ws]
         assert [m for m in last if m["type"] == "stats"][-1]["bad_messages"] == 2
+
+
+def test_camera_source_reads_through_opencv():
+    """No camera here: OpenCV's capture opens the sample as it would a device; the frames come
+    upright, RGB, scaled to the longest side, with stream times; a missing device is one line."""
+    from affectlens.core.errors import MediaError
+    from affectlens.live import camera_stream
+
+    items = list(camera_stream(str(SAMPLE), fps=50, seconds=0.5, max_side=320))
+    assert len(items) >= 5 and all(i.kind == "frame" for i in items)
+    assert max(items[0].data.shape[:2]) == 320 and items[0].data.dtype == np.uint8
+    assert [i.time for i in items] == sorted(i.time for i in items)
+    with pytest.raises(MediaError, match="cannot be opened"):
+        next(camera_stream("/dev/no-such-camera"))

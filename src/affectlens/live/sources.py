@@ -103,10 +103,11 @@ def file_stream(path: str | Path, *, fps: float = 8.0, chunk: float = 0.25, real
                 thread.join(0.05)
 
 
-def camera_stream(index: int = 0, *, fps: float = 8.0, seconds: float | None = None,
+def camera_stream(index: int | str = 0, *, fps: float = 8.0, seconds: float | None = None,
                   max_side: int = 640) -> Iterator[StreamItem]:
     """Frames from a local camera through OpenCV, at about ``fps`` (no microphone: OpenCV has
-    none; send audio from the browser page at ``/live`` for both)."""
+    none; send audio from the browser page at ``/live`` for both). ``index`` may also be a
+    device path or stream URL that OpenCV opens (``/dev/video2``, ``rtsp://...``)."""
     import cv2
 
     capture = cv2.VideoCapture(index)
