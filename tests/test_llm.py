@@ -281,3 +281,23 @@ def test_serve_and_annotate_take_the_llm_options(tmp_path):
     for bad in (["--llm-timeout", "0"], ["--llm-max-tokens", "0"], ["--llm-concurrency", "x"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["analyze", "a.mp4", *bad])
+
+
+def test_the_html_report_says_who_worded_each_explanation():
+    import io
+    from dataclasses import replace
+
+    from affectlens import analyze_text
+    from affectlens.writers.html import WriteHTML
+
+    result = analyze_text(["I can't believe you did this!", "I'm so sorry.", "Fine."])
+    ex = result.utterances[0].explanation
+    result.utterances[0] = replace(result.utterances[0], explanation=replace(ex, source="llm", model="smollm2"))
+    result.utterances[1] = replace(result.utterances[1], explanation=replace(
+        result.utterances[1].explanation, model="smollm2", rejected="claims a cue that was not measured"))
+    buffer = io.StringIO()
+    WriteHTML().write(result, buffer)
+    page = buffer.getvalue()
+    assert "worded by smollm2; every claim checked" in page
+    assert "smollm2's answer was not used: claims a cue that was not measured" in page
+    assert page.count("answer was not used") == 1 and page.count("worded by") == 1

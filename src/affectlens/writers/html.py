@@ -104,6 +104,18 @@ td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;vertical-a
 """
 
 
+def _provenance(explanation) -> str:
+    """Who wrote an explanation: said only when a language model was involved (the reader must
+    know when a text is a model's wording, and when its answer was refused and why)."""
+    esc = html.escape
+    if explanation.source == "llm":
+        return f'<div class="small">worded by {esc(explanation.model or "a language model")}; every claim checked against the cues</div>'
+    if explanation.model:
+        why = f": {esc(explanation.rejected)}" if explanation.rejected else ""
+        return f'<div class="small">template text; {esc(explanation.model)}\'s answer was not used{why}</div>'
+    return ""
+
+
 class WriteHTML(ResultWriter):
     extension = "html"
 
@@ -126,7 +138,7 @@ class WriteHTML(ResultWriter):
                 f'<td><span class="chip" style="background:{chip}">{esc(label)}</span>'
                 f'{" ⚠ conflict" if f.conflict else ""}<div class="small">{esc(contrib)}</div>'
                 f'<div class="small">{esc(words)}</div></td>'
-                f"<td>{esc(u.explanation.text)}</td></tr>"
+                f"<td>{esc(u.explanation.text)}{_provenance(u.explanation)}</td></tr>"
             )
         warnings = "".join(f'<li class="warn">{esc(w)}</li>' for w in result.warnings)
         micro = "".join(
