@@ -6,8 +6,18 @@ A card may list several networks under ``members``: they form an ensemble whose 
 are the mean of the members' softmax outputs (independently trained nets err on different
 faces, so their average is more accurate than any one of them, at the cost of one pass each).
 It takes the crops that :func:`affectlens.modalities.face.crop.crop_face` makes, so training
-and run time see faces framed the same way. Loading goes through the model registry, which
-checks the file's sha256; nothing is loaded until the first :meth:`ExpressionClassifier.predict`.
+and run time see faces framed the same way.
+
+A card may also carry a ``geometry`` head (:mod:`.expression_geometry`): a small network on the
+shape of the face's 478-point mesh. Given each face's landmarks, :meth:`ExpressionClassifier.predict`
+adds the head's log-probabilities, times the card's ``weight``, to the CNN's and renormalises
+(a product of experts; the weight was chosen on a shifted validation split). Faces without a mesh
+(``NaN`` landmarks, or none passed) get the CNN's probabilities alone. The entry's ``default``
+says whether the head is used unless the caller decides (``geometry=``), and its ``tta_flip``
+whether flip averaging goes with it (the combination its weight was chosen for).
+
+Loading goes through the model registry, which checks the file's sha256; nothing is loaded
+until the first :meth:`ExpressionClassifier.predict`.
 """
 
 from __future__ import annotations
@@ -18,8 +28,9 @@ import numpy as np
 
 from ...core.errors import ModelError
 from ...core.labels import DATASET_MAPPINGS, LABELS
-from ...models.registry import ModelCard, get_card, onnx_session
+from ...models.registry import ModelCard, get_card, load_arrays, onnx_session
 from .crop import CROP_SIZE
+from .expression_geometry import GeometryHead
 
 __all__ = ["CROP_SIZE", "MODEL_NAME", "ExpressionClassifier"]
 
@@ -68,6 +79,11 @@ class ExpressionClassifier:
         it helped on validation.
     threads : int or None, default=None
         onnxruntime intra-op threads (None: up to 2, the target machine).
+    geometry : bool or None, default=None
+        Fuse the card's geometry head with the CNN when landmarks are given. ``None`` follows
+        the card (its ``geometry`` entry's ``default``, true when absent); ``False`` gives the
+        CNN alone. With the head on and ``flip=None``, flip averaging follows the entry's
+        ``tta_flip`` (else the card's).
 
     Notes
     -----
@@ -83,11 +99,13 @@ class ExpressionClassifier:
         batch_size: int = 256,
         flip: bool | None = None,
         threads: int | None = None,
+        geometry: bool | None = None,
     ) -> None:
         self.model = model
         self.batch_size = batch_size
         self.flip = flip
         self.threads = threads
+        self.geometry = geometry
 
     # -- lazy state -------------------------------------------------------------------------
 
@@ -108,10 +126,33 @@ class ExpressionClassifier:
             self.card_ = card
             self.crop_size_ = size
             self.flip_ = bool(card.extra.get("tta_flip", False)) if self.flip is None else bool(self.flip)
+            self.geometry_head_, self.geometry_weight_ = None, 0.0
+            spec = card.extra.get("geometry")
+            if spec is not None and not (isinstance(spec, dict) and "file" in spec and "weight" in spec):
+                raise ModelError(f"model {card.name!r}: 'geometry' must name its 'file' and 'weight'")
+            use = self.geometry if self.geometry is not None else (spec is not None and spec.get("default", True))
+            if spec is not None and use:
+                if spec["file"] not in card.files:
+                    raise ModelError(f"model {card.name!r}: geometry head {spec['file']!r} is not among its checked files")
+                try:
+                    self.geometry_head_ = GeometryHead(load_arrays(str(self.model), spec["file"]))
+                except ValueError as e:
+                    raise ModelError(f"model {card.name!r}: {e}") from e
+                self.geometry_weight_ = float(spec["weight"])
+                if self.flip is None and "tta_flip" in spec:
+                    self.flip_ = bool(spec["tta_flip"])
+            elif self.geometry:
+                raise ModelError(f"model {card.name!r} has no geometry head")
             self.members_ = _members(card)
             spinning = len(self.members_) == 1  # members run in turn: idle threads must not spin
             self.sessions_ = [onnx_session(str(self.model), file, self.threads, spinning) for file in self.members_]
             self.input_names_ = [s.get_inputs()[0].name for s in self.sessions_]
+
+    @property
+    def uses_geometry(self) -> bool:
+        """Whether :meth:`predict` fuses a geometry head when given landmarks (loads the card)."""
+        self._load()
+        return self.geometry_head_ is not None
 
     @property
     def crop_size(self) -> int:
@@ -121,7 +162,7 @@ class ExpressionClassifier:
 
     # -- inference --------------------------------------------------------------------------
 
-    def predict(self, crops: np.ndarray) -> np.ndarray:
+    def predict(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         """Expression probabilities for a batch of crops.
 
         Parameters
@@ -129,6 +170,10 @@ class ExpressionClassifier:
         crops : np.ndarray [shape=(N, S, S), dtype=float32]
             Grey crops in [0, 1] from :func:`~affectlens.modalities.face.crop.crop_face`
             (``S`` = :data:`CROP_SIZE`). A single crop ``(S, S)`` is accepted as ``N = 1``.
+        landmarks : np.ndarray [shape=(N, 478, 3)] or None
+            Each face's MediaPipe mesh (any pixel frame: the head normalises pose and scale),
+            for a card with a geometry head; a row of NaN marks a face without a mesh. None:
+            the CNN alone.
 
         Returns
         -------
@@ -149,17 +194,42 @@ class ExpressionClassifier:
             return np.zeros((0, len(LABELS)), np.float32)
         if not np.isfinite(crops).all():
             raise ValueError("crops contain NaN or infinite values")
+        if landmarks is not None:
+            landmarks = np.asarray(landmarks, dtype=np.float32)
+            if landmarks.ndim == 2:
+                landmarks = landmarks[None]
+            if landmarks.ndim != 3 or landmarks.shape[0] != len(crops) or landmarks.shape[2] != 3:
+                raise ValueError(f"landmarks must have shape ({len(crops)}, 478, 3); got {landmarks.shape}")
         out = np.empty((len(crops), len(LABELS)), np.float32)
         for i in range(0, len(crops), self.batch_size):
             batch = np.ascontiguousarray(crops[i:i + self.batch_size, None])
-            views = [batch, np.ascontiguousarray(batch[..., ::-1])] if self.flip_ else [batch]
-            probs = [_softmax(session.run(None, {name: view})[0])
-                     for session, name in zip(self.sessions_, self.input_names_, strict=True) for view in views]
-            out[i:i + len(batch)] = np.mean(probs, axis=0)
+            n = len(batch)
+            # the mirror images ride in the same call as the crops: one run per member, not two
+            # (at a batch of one face, the video case, each run's fixed cost is most of the time)
+            views = np.concatenate([batch, batch[..., ::-1]]) if self.flip_ else batch
+            probs = [_softmax(session.run(None, {name: views})[0])
+                     for session, name in zip(self.sessions_, self.input_names_, strict=True)]
+            probs = [q for p in probs for q in (p[:n], p[n:])] if self.flip_ else probs
+            out[i:i + n] = np.mean(probs, axis=0)
+        if landmarks is not None and self.geometry_head_ is not None:
+            out = self._fuse(out, landmarks)
         return out
 
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
-        return self.predict(crops)
+    def _fuse(self, probs: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """``log p_cnn + weight * log p_geometry``, renormalised, where a face has a mesh."""
+        ok = np.isfinite(landmarks.reshape(len(landmarks), -1)).all(axis=1)
+        if not ok.any():
+            return probs
+        z = np.log(np.clip(probs[ok].astype(np.float64), 1e-8, 1.0))
+        z += self.geometry_weight_ * self.geometry_head_.log_proba(landmarks[ok])
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        out = probs.copy()
+        out[ok] = e / e.sum(axis=1, keepdims=True)
+        return out
+
+    def __call__(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        return self.predict(crops, landmarks)
 
     def __repr__(self) -> str:
         return f"ExpressionClassifier(model={self.model!r}, batch_size={self.batch_size}, flip={self.flip})"
