@@ -46,18 +46,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 
+from affectlens.core.memory import rss_mb  # noqa: E402
+
 COPIES = ["sample_00000338.mp4", "sample_00000669.mp4", "sample_00001073.mp4"]
 
 
 def rss_of(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    value = rss_mb(pid)
+    return 0.0 if value != value else value  # a worker that has gone reads 0
 
 
 def ray_system_processes() -> dict[int, str]:

@@ -56,3 +56,24 @@ def keep_large_blocks_out_of_the_heap() -> bool:
     if libc is None or not hasattr(libc, "mallopt"):
         return False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+def rss_mb(pid: int | str = "self", *, peak: bool = False) -> float:
+    """Resident memory of a process in MB, now or at its peak (``VmHWM``), from Linux ``/proc``.
+
+    For this process off Linux, the peak from ``getrusage``; for another process, NaN there.
+    Used by the workers' reports, the test servers and the benchmarks.
+    """
+    key = "VmHWM:" if peak else "VmRSS:"
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    if pid != "self":
+        return float("nan")
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -26,7 +26,7 @@ import threading
 import time as _time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -180,6 +180,12 @@ def _evidence_dict(ev: Evidence | None) -> dict[str, Any] | None:
             "cues": [c.description for c in ev.cues[:5]], "reason": ev.reason}
 
 
+def _judge(seg: Segment, evidence: dict[str, Evidence]) -> Utterance:
+    """Fusion and explanation of one stretch, as the file pipeline does for an utterance."""
+    fused = fuse(evidence)
+    return Utterance(seg, evidence, fused, explain(seg, evidence, fused))
+
+
 def _fused_dict(u: Utterance) -> dict[str, Any]:
     f = u.fused
     return {"label": None if f.no_evidence else f.label, "probs": f.probs, "valence": f.valence,
@@ -241,7 +247,6 @@ class LiveSession:
         self._words: tuple[float, Evidence, Segment] | None = None
         self._next_voice = voice_window
         self._last_closed = 0.0
-        self._frames = 0
         self._frame_index = 0
         self._last_time = 0.0
         self.history: list[Utterance] = []
@@ -356,7 +361,7 @@ class LiveSession:
             self.language = transcript.language
         text = " ".join(p.text for p in transcript.pieces).strip() or None
         return Segment(len(self.history), start, end, "live", text=text, language=transcript.language,
-                       words=tuple(w.__class__(w.text, w.start + offset, w.end + offset, w.probability)
+                       words=tuple(replace(w, start=w.start + offset, end=w.end + offset)
                                    for p in transcript.pieces for w in p.words))
 
     def _close_utterance(self, start: float, end: float, speech: bool) -> list[LiveUpdate]:
@@ -379,8 +384,7 @@ class LiveSession:
                     self._words = (end, evidence["words"], seg)
                 out.append(LiveUpdate("words", end, {"t0": round(start, 3), "text": seg.text,
                                                      "evidence": _evidence_dict(evidence["words"])}))
-        fused = fuse(evidence)
-        utt = Utterance(seg, evidence, fused, explain(seg, evidence, fused))
+        utt = _judge(seg, evidence)
         self.history.append(utt)
         out.append(LiveUpdate("utterance", end, {"t0": round(start, 3), "text": seg.text, **_fused_dict(utt)}))
         return out
@@ -425,8 +429,7 @@ class LiveSession:
             evidence["words"] = words[1] if fresh else Evidence.missing("words", 0, "nothing said recently")
             text = words[2].text if fresh else None
         seg = Segment(0, max(0.0, time - self.face_window), time, "live", text=text)
-        fused = fuse(evidence)
-        return Utterance(seg, evidence, fused, explain(seg, evidence, fused))
+        return _judge(seg, evidence)
 
     # --- end ----------------------------------------------------------------------------------
 
@@ -473,8 +476,3 @@ class LiveSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def utterance_summary(u: Utterance) -> dict[str, Any]:
-    """A closed utterance as plain data (used by clients and tests)."""
-    return {"segment": asdict(u.segment), **_fused_dict(u)}

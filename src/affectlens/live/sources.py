@@ -7,6 +7,7 @@ local :class:`~affectlens.live.session.LiveSession` or the server's ``/v1/live``
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -19,6 +20,7 @@ import numpy as np
 from ..core.errors import MediaError
 from ..ingest.decode import decode, probe
 
+log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 
 
@@ -60,11 +62,14 @@ def file_stream(path: str | Path, *, fps: float = 8.0, chunk: float = 0.25, real
 
         try:
             if info.has_video:
-                decode(info, frame_rate=fps, on_frame=on_frame, want_audio=False, max_side=max_side, threads=1)
+                report = decode(info, frame_rate=fps, on_frame=on_frame, want_audio=False, max_side=max_side,
+                                threads=1)
+                for warning in report.warnings:  # a file that breaks off midway: what decoded is played
+                    log.warning("%s: %s", path, warning)
         except Done:
             pass
-        except MediaError:
-            pass
+        except MediaError as e:
+            log.warning("%s: no more frames: %s", path, e)
         finally:
             frames.put(None)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import AffectlensError
+from ..core.memory import rss_mb
 from ..core.threads import available_threads
 from ..pipeline import AnalysisOptions, Hook, Pipeline
 from ..result import Result
@@ -77,20 +78,6 @@ class FileOutcome:
     kind: str | None = None
     result: Result | None = None
     record: dict[str, Any] | None = None
-
-
-def rss_mb() -> float:
-    """Resident memory of this process in MB (Linux ``/proc``; peak RSS elsewhere)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def one_line(text: str, limit: int = 400) -> str:

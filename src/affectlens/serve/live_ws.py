@@ -194,9 +194,8 @@ async def _run(app, websocket, session, executor, stats: LiveStats, loop) -> Non
 
 def _save(app, session) -> str:
     """The session as a finished job: its result files in every format, listed with the others."""
-    from ..serve.jobs import Job, new_job_id
-    from ..serve.runner import RESULT_FORMATS, RESULT_STEM
-    from ..writers import get_writer
+    from .jobs import Job, new_job_id
+    from .runner import write_results
 
     store = app.state.store
     result = session.result()
@@ -204,7 +203,7 @@ def _save(app, session) -> str:
               options=result.options, created=time.time(), kind="live", duration=result.media.duration)
     folder = store.folder(job.id)
     folder.mkdir(parents=True)
-    outputs = [get_writer(fmt)(result, folder, RESULT_STEM).name for fmt in RESULT_FORMATS]
+    outputs = write_results(result, folder)
     # Added as running, then finished: the job worker never sees it queued.
     job.status = "running"
     store.add(job)

@@ -30,9 +30,14 @@ RESULT_FORMATS = ("html", "csv", "srt", "json")
 MEDIA_NAME = "media.bin"  # the upload, stored under the job's id whatever the client called it
 RESULT_STEM = "result"
 
-# Share of the progress bar reached when each step starts (decoding fills the span to "face").
-_STEP_AT = {"queued": 0.0, "decode": 0.02, "segments": 0.5, "vad": 0.5, "asr": 0.55, "voice": 0.8,
-            "words": 0.85, "face": 0.9, "llm": 0.95, "done": 1.0}
+# Share of the progress bar reached when each pipeline step starts; decoding fills the span
+# from "decode" to "segments" as its stream time advances.
+_STEP_AT = {"decode": 0.02, "segments": 0.5, "voice": 0.8, "words": 0.85, "face": 0.9, "llm": 0.95}
+
+
+def write_results(result, folder: Path) -> list[str]:
+    """Every result file of a job (``result.<format>``), JSON last; returns their names."""
+    return [get_writer(fmt)(result, folder, RESULT_STEM).name for fmt in RESULT_FORMATS]
 
 
 @dataclass
@@ -152,11 +157,13 @@ class JobRunner:
         last_write = [0.0]
 
         def hook(step: str, completed: float | None = None, total: float | None = None) -> None:
-            at = _STEP_AT.get(step, None)
-            progress = self.state(job.id).progress if at is None else at
+            current = self.state(job.id).progress
             if step == "decode" and total:
-                progress = _STEP_AT["decode"] + (_STEP_AT["segments"] - _STEP_AT["decode"]) * min(1.0, (completed or 0) / total)
-            progress = min(0.99, max(progress, self.state(job.id).progress))
+                start, end = _STEP_AT["decode"], _STEP_AT["segments"]
+                at = start + (end - start) * min(1.0, (completed or 0) / total)
+            else:
+                at = _STEP_AT.get(step, current)
+            progress = min(0.99, max(at, current))  # never backwards; 1 only once the files are written
             self._set(job.id, progress=progress, step=step)
             now = time.monotonic()
             if now - last_write[0] >= 0.5:
@@ -165,9 +172,7 @@ class JobRunner:
 
         try:
             result = self._analyse(pipeline, job, folder, hook)
-            outputs = []
-            for fmt in RESULT_FORMATS:
-                outputs.append(get_writer(fmt)(result, folder, RESULT_STEM).name)
+            outputs = write_results(result, folder)
             del result
             self.store.finish(job.id, outputs)
             self._set(job.id, status=DONE, progress=1.0, step="done")

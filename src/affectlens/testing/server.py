@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from ..core.memory import rss_mb
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -71,12 +73,7 @@ class ServerProcess:
     def rss_mb(self, peak: bool = False) -> float:
         """The server's resident memory now (or its peak), from /proc."""
         assert self.proc is not None
-        key = "VmHWM:" if peak else "VmRSS:"
-        with open(f"/proc/{self.proc.pid}/status") as fh:
-            for line in fh:
-                if line.startswith(key):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
+        return rss_mb(self.proc.pid, peak=peak)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
