@@ -9,29 +9,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import math
 import sys
 import tempfile
 from pathlib import Path
 
 from . import __version__
-from .core.argtypes import positive, whole
+from .core.argtypes import face_rate, positive, whole
 from .core.errors import INPUT_DOC, AffectlensError, ParameterError
 
 FORMATS = "json,csv,frames,srt,vtt,html"
-
-
-def _face_fps(value: str) -> float | None:
-    if value.strip().lower() == "all":
-        return None
-    try:
-        fps = float(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected a number of frames per second or 'all', got {value!r}") from e
-    if not math.isfinite(fps) or fps <= 0:  # float() also reads "nan" and "inf"
-        raise argparse.ArgumentTypeError("--face-fps must be a positive number (or 'all')")
-    return fps
-
 
 def add_llm_arguments(p: argparse.ArgumentParser, what: str = "rephrases explanations") -> None:
     """The language-model options, shared by ``analyze``, ``annotate`` and ``serve``."""
@@ -66,7 +52,7 @@ def _add_analyze(sub) -> None:
     p.add_argument("--subtitles", metavar="FILE", help="SRT/WebVTT file with utterance times (and 'Speaker:' prefixes); single PATH only")
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     p.add_argument("--format", default="json,html", help=f"comma-separated output formats from {FORMATS} (default: json,html)")
-    p.add_argument("--face-fps", type=_face_fps, default=10.0, metavar="N",
+    p.add_argument("--face-fps", type=face_rate, default=10.0, metavar="N",
                    help="frames per second for the face stage, or 'all' for every frame (default: 10)")
     p.add_argument("--modalities", default="face,voice,words", help="comma-separated subset of face,voice,words")
     p.add_argument("--no-asr", action="store_true", help="do not transcribe speech (faster; no words without subtitles)")

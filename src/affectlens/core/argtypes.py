@@ -37,3 +37,16 @@ def positive(what: str = "a number") -> Callable[[str], float]:
         return x
 
     return parse
+
+
+def face_rate(value: str) -> float | None:
+    """``--face-fps`` (and the service's ``face_fps`` field): frames per second, or 'all' (None)."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        fps = float(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a number of frames per second or 'all', got {value!r}") from e
+    if not math.isfinite(fps) or fps <= 0:  # float() also reads "nan" and "inf"
+        raise argparse.ArgumentTypeError("--face-fps must be a positive number (or 'all')")
+    return fps

@@ -23,13 +23,14 @@ EventSource, ``<video>`` and WebSocket cannot send headers, so those three also 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hmac
 import json
 import shutil
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,6 +41,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from ..core.argtypes import face_rate
 from ..core.errors import ParameterError
 from ..pipeline import AnalysisOptions
 from .jobs import DONE, FAILED, QUEUED, RUNNING, Job, JobStore, new_job_id
@@ -119,13 +121,10 @@ def parse_options(face_fps: str | None, modalities: str | None, asr: str | None,
     """The job's option fields as stored (strings from a form), checked by AnalysisOptions."""
     out: dict[str, Any] = {}
     if face_fps not in (None, ""):
-        if face_fps.strip().lower() in ("all", "every", "none"):
-            out["face_fps"] = None
-        else:
-            try:
-                out["face_fps"] = float(face_fps)
-            except ValueError:
-                raise ParameterError(f"face_fps must be a number of frames per second or 'all'; got {face_fps!r}") from None
+        try:
+            out["face_fps"] = face_rate(face_fps)
+        except argparse.ArgumentTypeError as e:
+            raise ParameterError(f"face_fps: {e}") from None
     if modalities not in (None, ""):
         out["modalities"] = [m.strip() for m in modalities.split(",") if m.strip()]
     if asr not in (None, ""):
@@ -135,8 +134,7 @@ def parse_options(face_fps: str | None, modalities: str | None, asr: str | None,
         out["asr"] = value in ("true", "1", "on", "yes")
     if language not in (None, ""):
         out["language"] = language.strip().lower()
-    AnalysisOptions(**{**{k: getattr(defaults, k) for k in ("face_fps", "asr", "language")},
-                       **{k: tuple(v) if k == "modalities" else v for k, v in out.items()}})
+    replace(defaults, **{k: tuple(v) if k == "modalities" else v for k, v in out.items()})  # checks them
     return out
 
 
