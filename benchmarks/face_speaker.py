@@ -13,8 +13,8 @@ no mouth moves (each clip's first frame held still, side by side, with either so
 lip-gap spread, never unknown), on the same face records.
 
 The face stage runs once per layout (both sounds share the same video stream; cached in
-``work_data/face_speaker/``: the files and each face's lip-gap series, with each file's own
-decoded audio); attribution then runs from the cache with
+``work_data/face_speaker/``: the files and each face's lip-gap and mouth-pixel-change series,
+with each file's own decoded audio); attribution then runs from the cache with
 :func:`affectlens.modalities.face.speaker.attribute_speaker`, exactly as
 ``FaceModality.evidence`` calls it. Delete the folder to rebuild.
 
@@ -46,11 +46,12 @@ HEIGHT = 360
 RATES = {"10_fps": 10.0, "all_frames": None}
 GOAL = 0.90
 #: Bump to recompute the cached face records (the composite files are kept).
-VERSION = "v3"
+VERSION = "v4"
 
 
-def legacy_attribute(mouths, n_frames, audio, sample_rate=16_000):
-    """The rule before issue #32: coverage x (max(0, corr(lip gap, 100 ms RMS)) + 5 x std(lip gap))."""
+def legacy_attribute(mouths, n_frames, audio, sample_rate=16_000, mouth_changes=None):
+    """The rule before issue #32: coverage x (max(0, corr(lip gap, 100 ms RMS)) + 5 x std(lip gap));
+    it never looked at the mouth's pixels (``mouth_changes`` is ignored)."""
     if not mouths:
         return None
     if len(mouths) == 1:
@@ -91,6 +92,7 @@ def face_records(path: Path, face: FaceModality, video_from: Path | None = None)
         recs = face._finished_records()
         out = {"time": np.array([r.time for r in recs]), "face_id": np.array([r.face_id for r in recs]),
                "mouth_open": np.array([r.geometry.mouth_open for r in recs]),
+               "mouth_change": np.array([r.mouth_change for r in recs]),
                "measures": np.array([r.geometry.measures for r in recs]),
                "centre_x": np.array([r.box[0] + r.box[2] / 2 for r in recs]),
                "frame_times": np.array(face._frame_times), "duration": info.duration}
@@ -108,13 +110,14 @@ def judge(rec: dict, split: float, lo: float, hi: float, rule) -> str:
     ft = rec["frame_times"]
     n_frames = int(((ft >= lo) & (ft < hi)).sum())
     inside = (rec["time"] >= lo) & (rec["time"] < hi)
-    mouths = {}
+    mouths, changes = {}, {}
     for fid in np.unique(rec["face_id"][inside]):
         m = inside & (rec["face_id"] == fid)
         mouths[int(fid)] = (list(rec["time"][m]), list(rec["mouth_open"][m]))
+        changes[int(fid)] = list(rec["mouth_change"][m])
     if not mouths:
         return "no face"
-    who = rule(mouths, n_frames, rec["audio"], 16_000)
+    who = rule(mouths, n_frames, rec["audio"], 16_000, changes)
     return "unknown" if who is None else side_of(rec, who, split)
 
 

@@ -23,6 +23,16 @@ The answer is ``None`` ("unknown") rather than a guess when no visible mouth mov
 one face on screen the answer is that face: it is the one whose expression the segment can
 report.
 
+Whether a mouth moves is also read from its pixels, when the caller measured them
+(:func:`mouth_patch`, :func:`pixel_change`: the grey levels of the mouth box, compared with the
+same box of the frame before). The mesh of a face that does not move at all still wobbles, so a
+lip-gap threshold alone named a frozen face the speaker in 10 of 72 still composites; a frozen
+picture's pixels do not change (under 0.05 grey levels), a talking mouth's change by 4 or more
+at 10 frames/s, so a face whose mouth pixels stay put is never the speaker (:data:`STILL_PIXELS`).
+Only used to rule faces out: as a voice-following signal (mouth-box motion energy, optical flow,
+appearance distance from the track's rest) the pixels did worse than the lip gap on the
+composites, so they do not score faces.
+
 Limits, measured on side-by-side composites of the MER2023 samples: the lip gap of small,
 downcast or dark faces (a few pixels of mouth) barely follows the voice at 10 frames/s (nor at
 25); two of the nine clips' faces correlate about 0 with their own sound, and most wrong
@@ -32,6 +42,7 @@ answers are theirs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,6 +70,63 @@ MIN_LEAD = 0.0
 MOTION_RATIO = 2.0
 #: Faces seen in less than this share of the segment's frames are not candidates (unless all are).
 MIN_COVERAGE = 0.3
+#: Mesh points that frame the mouth patch (MediaPipe numbering): the lip corners (61, 291), the
+#: top of the upper lip (0) and the bottom of the lower lip (17); the box is widened by
+#: MOUTH_MARGIN (fractions of its width; of its height above, and twice that below, where the jaw drops).
+MOUTH_BOX_POINTS = (61, 291, 0, 17)
+MOUTH_MARGIN = (0.15, 0.3)
+#: A mouth whose pixels change by less than this between analysed frames (mean absolute
+#: difference of grey levels 0-255, median over the segment) does not move. Half a grey level is
+#: below the noise of any camera, so only a repeated picture stays under it: measured on
+#: ``benchmarks/face_speaker.py``, frozen faces change by 0.00-0.03, talking ones by 4.2-18.7.
+STILL_PIXELS = 0.5
+#: Luma weights (ITU-R BT.601) to turn RGB into grey.
+_GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class MouthPatch:
+    """The grey pixels of one face's mouth box in one frame, kept to compare with the next frame
+    (a few hundred bytes: frames themselves are not kept)."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels (end exclusive)
+    pixels: np.ndarray  # [y1 - y0, x1 - x0] float32 grey levels
+
+
+def _grey(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    part = np.asarray(image[y0:y1, x0:x1], dtype=np.float32)
+    return part if part.ndim == 2 else part[..., :3] @ _GREY
+
+
+def mouth_patch(image: np.ndarray, landmarks: np.ndarray) -> MouthPatch | None:
+    """The mouth box of a face (framed by its mesh, see :data:`MOUTH_BOX_POINTS`) cut out of
+    ``image`` (RGB or grey, frame pixels); None when the box falls outside the frame."""
+    pts = np.asarray(landmarks)[list(MOUTH_BOX_POINTS), :2]
+    (lx, ly), (hx, hy) = pts.min(axis=0), pts.max(axis=0)
+    mx, my = MOUTH_MARGIN[0] * (hx - lx), MOUTH_MARGIN[1] * (hy - ly)
+    h, w = image.shape[:2]
+    box = (max(0, int(lx - mx)), max(0, int(ly - my)), min(w, int(np.ceil(hx + mx)) + 1), min(h, int(np.ceil(hy + 2 * my)) + 1))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    return MouthPatch(box, _grey(image, box))
+
+
+def pixel_change(image: np.ndarray, before: MouthPatch) -> float:
+    """Mean absolute grey-level change of the mouth box ``before`` in ``image`` (the same box, in
+    frame pixels, so that mesh wobble moves nothing); NaN when the frame no longer holds the box."""
+    x0, y0, x1, y1 = before.box
+    if image.shape[0] < y1 or image.shape[1] < x1:
+        return float("nan")
+    return float(np.mean(np.abs(_grey(image, before.box) - before.pixels)))
+
+
+def pixels_still(changes: Sequence[float] | None) -> bool:
+    """Whether a mouth's pixels stayed put over a segment (median change under
+    :data:`STILL_PIXELS`); False when nothing was measured."""
+    c = np.asarray(changes if changes is not None else (), dtype=np.float64)
+    c = c[np.isfinite(c)]
+    return len(c) > 0 and float(np.median(c)) < STILL_PIXELS
 
 
 def audio_energy(audio, sample_rate: int, times: Sequence[float], window: float = 0.1) -> np.ndarray | None:
@@ -157,15 +225,23 @@ def attribute_speaker(
     n_frames: int,
     audio=None,
     sample_rate: int = 16_000,
+    mouth_changes: Mapping[int, Sequence[float]] | None = None,
 ) -> int | None:
     """The face id that speaks the segment; None when no face was seen, or when it cannot be
-    told (no visible mouth moves, or nothing singles one out: see the module doc)."""
+    told (no visible mouth moves, or nothing singles one out: see the module doc).
+
+    ``mouth_changes``: face id -> :func:`pixel_change` of its mouth at the segment's frames
+    (NaN where not measured); a face whose mouth pixels stay put (:func:`pixels_still`) is not a
+    candidate. Without it, only the lip gaps decide whether a mouth moves.
+    """
     if not mouths:
         return None
     if len(mouths) == 1:
         return next(iter(mouths))
     coverage = {f: len(v) / max(1, n_frames) for f, (_, v) in mouths.items()}
     candidates = {f: m for f, m in mouths.items() if coverage[f] >= MIN_COVERAGE} or dict(mouths)
+    if mouth_changes is not None:
+        candidates = {f: m for f, m in candidates.items() if not pixels_still(mouth_changes.get(f))}
     if not any(mouth_moves(v) for _, v in candidates.values()):
         return None
     motion = {f: mouth_motion(v) for f, (_, v) in candidates.items()}
