@@ -331,6 +331,11 @@ def face_speaker(r: dict) -> list[Row]:
                      f"{f['right']}/{f['n']} right ({_pct(f['accuracy'])}), {f['wrong']} wrong, {f['unknown']} unknown "
                      f"(previous rule {_pct(old['accuracy'])})",
                      "all ordered pairs of the 9 samples, sound of one clip; goal >= 90 %"))
+        still = r["figures"][key]["new"].get("still_mouths")
+        if still:
+            rows.append(("Face", f"who is speaking when no mouth moves (frozen faces, a voice), {what}",
+                         f"'unknown' in {still['unknown']}/{still['n']}, a face named in {still['named_a_face']}",
+                         "each composite's first frame held still, either clip's sound"))
     return rows
 
 

@@ -378,10 +378,16 @@ class Pipeline:
                 hook("decode", completed=frame.time, total=info.duration or None)
 
         hook("decode", completed=0, total=info.duration or None)
-        if self._decode_worker is None:
-            self._decode_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-decode")
-        report = decode_ahead(info, frame_rate=rate, on_frame=on_frame, want_audio=False,
-                              max_side=self.options.max_side, threads=threads, executor=self._decode_worker)
+        if self.budget.total == 1:
+            # A budget of one thread is one core: decoding ahead in a second thread would take
+            # part of another core, which a Ray worker with num_cpus=1 has not been given.
+            report = decode(info, frame_rate=rate, on_frame=on_frame, want_audio=False,
+                            max_side=self.options.max_side, threads=threads)
+        else:
+            if self._decode_worker is None:
+                self._decode_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-decode")
+            report = decode_ahead(info, frame_rate=rate, on_frame=on_frame, want_audio=False,
+                                  max_side=self.options.max_side, threads=threads, executor=self._decode_worker)
         timings["video_branch"] = time.perf_counter() - t
         timings["video_branch_cpu"] = time.thread_time() - cpu
         return report.frames_decoded, report.warnings

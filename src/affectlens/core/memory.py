@@ -16,8 +16,9 @@ from functools import lru_cache
 
 #: glibc's ``mallopt`` parameter number for the mmap threshold (malloc.h).
 _M_MMAP_THRESHOLD = -3
-#: Blocks from this size up get their own mapping, returned to the system when freed.
-MMAP_THRESHOLD = 256 * 1024
+#: Blocks from this size up get their own mapping, returned to the system when freed
+#: (why this size: :func:`keep_large_blocks_out_of_the_heap`).
+MMAP_THRESHOLD = 4 * 1024 * 1024
 
 
 @lru_cache(maxsize=1)
@@ -41,14 +42,22 @@ def release_free_memory() -> None:
 
 @lru_cache(maxsize=1)
 def keep_large_blocks_out_of_the_heap() -> bool:
-    """Serve every block of 256 KB or more from its own mapping (glibc; once per process).
+    """Serve every block of 4 MB or more from its own mapping (glibc; once per process).
 
     glibc starts at 128 KB but raises the threshold each time such a block is freed, up to
-    32 MB, so the encoder's activations, decoded frames and audio pieces end up in the heap,
-    where a freed block is only reused, never returned, and heaps of several threads fragment.
-    A fixed threshold hands each one back as soon as it is freed. Measured on a 10-minute
-    talking video with speech recognition: peak RSS 855 -> 750 MB (``benchmarks/e2e_memory.py``
-    for the hour). Set ``AFFECTLENS_MALLOC=default`` to leave the allocator alone.
+    32 MB, so long audio pieces and big intermediate arrays end up in the heap, where a freed
+    block is only reused, never returned, and heaps of several threads fragment. A fixed
+    threshold hands each one back as soon as it is freed.
+
+    Why 4 MB and not lower: every block served by mmap is new memory, zeroed by the kernel page
+    by page on first touch. At 256 KB the whisper encoder's activations (1500 x 512 float32,
+    3 MB each, several per layer) and the decoded frames took that path every time: 5.1 M page
+    faults and 23 % of the CPU in the kernel for the 9 MER2023 clips, against 1.8 M and 11 % at
+    4 MB, where those blocks are reused in the heap. On the hour-long video with speech
+    recognition the CPU fell from 740 to 561 s and the peak RSS went from 903 to 919 MB (goal
+    1 GB, ``benchmarks/e2e_memory.py``); a reused pipeline still stays flat
+    (``benchmarks/pipeline_reuse.py``). Set ``AFFECTLENS_MALLOC=default`` to leave the
+    allocator alone.
     """
     if os.environ.get("AFFECTLENS_MALLOC", "") == "default":
         return False
