@@ -288,7 +288,7 @@ def scale_ray(r: dict) -> list[Row]:
         ("Scale", "Ray, 2 workers vs 1 worker (num_cpus=1 each), once started",
          f"{r['speedup_2_workers_vs_1']}x ({r2['files_per_min']} vs {r1['files_per_min']} files/min; goal >= 1.7x); "
          f"two plain processes on this host: {r['host_two_process_speedup']}x",
-         f"{corpus}, default options, one 2-core host, {r['date']}"),
+         f"{corpus}, default options, one 2-core host, {r['date']}; medians of alternated runs"),
         ("Scale", "Ray, 1 worker vs local sequential (1 thread), once started",
          f"{r['ray_1_worker_vs_local_sequential_pct']:+.1f} % time ({r1['files_per_min']} vs {loc['files_per_min']} "
          "files/min; goal within 10 %)",

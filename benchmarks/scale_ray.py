@@ -27,7 +27,7 @@ sequential once started.
 Local sequential and Ray with 1 and 2 workers run ``--repeat`` times (the Ray ones alternated)
 and their medians are reported: one pass of each swung by +-5 % on this host.
 
-Run: ``python benchmarks/scale_ray.py [--repeat 3] [--kill-trials 3]`` -> benchmarks/results/scale_ray.json
+Run: ``python benchmarks/scale_ray.py [--repeat 5] [--kill-trials 3]`` -> benchmarks/results/scale_ray.json
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kill-trials", type=int, default=3)
     parser.add_argument("--seed", type=int, default=30)
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=5,
                         help="runs of local sequential and of Ray with 1 and 2 workers (medians reported)")
     parser.add_argument("--quick", action="store_true",
                         help="check the script end to end on 4 clips, face only; writes no result")

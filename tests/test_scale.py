@@ -306,26 +306,6 @@ def test_ray_worker_killed_mid_file_is_retried_once(corpus, tmp_path, ray_addres
     assert (out / f"{poison.stem}.json").is_file()
 
 
-def test_a_pool_on_its_own_machine_pins_each_worker_to_its_own_cores(corpus, ray_address):
-    """What a runtime started by the command gets: one core per worker, the budget from it."""
-    import ray
-
-    from affectlens.scale.ray_pool import RayPool, local_cpu_slots
-    from affectlens.scale.worker import FileTask
-
-    slots = local_cpu_slots(2, 1)
-    if slots is None:
-        pytest.skip("one core: nothing to pin apart")
-    started = []
-    pool = RayPool(ray, {"options": FAST}, workers=2, cpu_slots=slots,
-                   hook=lambda e: started.append(e.worker) if e.kind == "worker-started" else None)
-    tasks = [FileTask(path=str(corpus / n), stem=Path(n).stem, display=n, size=(corpus / n).stat().st_size)
-             for n in SHORT[:2]]
-    assert all(o.ok for o in pool.run(tasks))
-    assert sorted(w.cpus for w in started) == sorted(slots)
-    assert all(w.threads == 1 for w in started)
-
-
 def test_results_in_memory_without_an_output_folder(corpus, ray_address):
     items = list(analyze_many([corpus / SHORT[1], corpus / "broken.mp4"], workers=2, options=FAST))
     ok = [i for i in items if isinstance(i, FileResult)]

@@ -83,36 +83,3 @@ def test_a_one_thread_budget_decodes_in_the_calling_thread(shared_data):
         assert two(clip).observations
         assert two._decode_worker is not None
 
-
-def test_local_cpu_slots_are_disjoint_or_none(monkeypatch):
-    from affectlens.scale.ray_pool import local_cpu_slots
-
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 5})
-    assert local_cpu_slots(2, 1) == [(0,), (1,)]
-    assert local_cpu_slots(2, 2) == [(0, 1), (2, 5)]
-    assert local_cpu_slots(3, 2) is None  # more than the cores: the OS places them
-    assert local_cpu_slots(2, 0.5) is None and local_cpu_slots(2, 1.5) is None
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
-def test_pinning_holds_for_every_thread_and_sets_the_budget():
-    """Pinned before the pipeline loads: the threads started later inherit the CPU, and the
-    budget read from the affinity mask is that one CPU (a child process: pinning is for life)."""
-    code = (
-        "import os, threading\n"
-        "from affectlens.scale.worker import pin_to_cpus\n"
-        "from affectlens.core.threads import available_threads\n"
-        "cpu = min(os.sched_getaffinity(0))\n"
-        "early = threading.Thread(target=threading.Event().wait, args=(5,), daemon=True); early.start()\n"
-        "assert pin_to_cpus((cpu,))\n"
-        "seen = []\n"
-        "late = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0))); late.start(); late.join()\n"
-        "assert os.sched_getaffinity(early.native_id) == {cpu}, os.sched_getaffinity(early.native_id)\n"
-        "assert seen == [{cpu}] and available_threads() == 1\n"
-        "print('ok')\n"
-    )
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -46,7 +46,7 @@ from .manifest import (
     remove_stale_tmp,
 )
 from .progress import CorpusProgress
-from .ray_pool import CorpusEvent, EventHook, RayPool, default_workers, local_cpu_slots, ray_runtime
+from .ray_pool import CorpusEvent, EventHook, RayPool, default_workers, ray_runtime
 from .worker import AnalysisWorker, FileOutcome, FileTask
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,6 @@ class RayExecutor:
         self._runtime: Any = None
 
     def __enter__(self) -> RayPool:
-        connected = sys.modules.get("ray") is not None and sys.modules["ray"].is_initialized()
         self._runtime = ray_runtime(self.address)
         ray = self._runtime.__enter__()
         try:
@@ -318,10 +317,8 @@ class RayExecutor:
                 raise ParameterError(f"--cpus-per-worker {self.cpus:g} is more than the {cluster_cpus:g} CPUs "
                                      "of the Ray cluster")
             workers = self.workers or default_workers(ray, self.cpus)
-            # A runtime started here runs on this machine alone: one core set per worker.
-            slots = None if self.address or connected else local_cpu_slots(workers, self.cpus)
             return RayPool(ray, self.worker_kwargs, workers=workers, cpus_per_worker=self.cpus,
-                           method=self.method, hook=self.hook, cpu_slots=slots)
+                           method=self.method, hook=self.hook)
         except BaseException:
             self._runtime.__exit__(*sys.exc_info())
             raise

@@ -12,8 +12,6 @@
   (``kind="worker"``), so one poisonous file cannot eat the corpus's time. An actor that cannot
   even start (affectlens missing on a node) is told apart from a file that kills its worker:
   the run stops with one line after three such failures in a row.
-* On a runtime started here (no ``address``), each actor is pinned to its own cores
-  (:func:`local_cpu_slots`): unpinned, two workers on two cores keep trading them.
 
 Ray is imported only here, and only when a Ray run is asked for.
 """
@@ -160,25 +158,6 @@ def _without_notice(logger: str, prefix: str) -> Iterator[None]:
         target.removeFilter(f)
 
 
-def local_cpu_slots(workers: int, cpus_per_worker: float) -> list[tuple[int, ...]] | None:
-    """Disjoint CPU sets, one per worker, on this machine; None when they do not fit.
-
-    For a runtime started here only: each worker is pinned to its own cores (see
-    :func:`~affectlens.scale.worker.pin_to_cpus`). Fractional CPUs, or more workers than cores,
-    are left to the operating system.
-    """
-    if cpus_per_worker < 1 or cpus_per_worker != int(cpus_per_worker):
-        return None
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return None
-    k = int(cpus_per_worker)
-    if workers * k > len(cores):
-        return None
-    return [tuple(cores[i * k:(i + 1) * k]) for i in range(workers)]
-
-
 def default_workers(ray: Any, cpus_per_worker: float) -> int:
     """One worker per ``cpus_per_worker`` CPUs of the cluster (at least one)."""
     cpus = float(ray.cluster_resources().get("CPU", 1))
@@ -202,14 +181,10 @@ class RayPool:
         ``analyze`` or ``annotate``.
     hook : callable, optional
         Receives a :class:`CorpusEvent` for each worker start, dispatch and death.
-    cpu_slots : list of tuple of int, optional
-        One CPU set per worker (:func:`local_cpu_slots`): each actor is pinned to a free one, and
-        a replacement actor takes the set of the one that died.
     """
 
     def __init__(self, ray: Any, worker_kwargs: dict[str, Any], *, workers: int, cpus_per_worker: float = 1,
-                 method: str = "analyze", hook: EventHook | None = None,
-                 cpu_slots: list[tuple[int, ...]] | None = None) -> None:
+                 method: str = "analyze", hook: EventHook | None = None) -> None:
         self.ray = ray
         self.kwargs = worker_kwargs
         self.workers = workers
@@ -220,24 +195,14 @@ class RayPool:
         self._cls = ray.remote(num_cpus=cpus_per_worker, max_restarts=0, max_task_retries=0)(AnalysisWorker)
         self.infos: dict[Any, WorkerInfo] = {}  # live actor -> who it is
         self._actors: list[Any] = []
-        self._slots = list(cpu_slots or [])
-        self._slot_of: dict[Any, tuple[int, ...]] = {}  # actor -> the CPUs it is pinned to
 
     def _start(self, starting: dict[Any, tuple[Any, FileTask | None]], task: FileTask | None = None) -> None:
-        kwargs = dict(self.kwargs)
-        taken = set(self._slot_of.values())
-        slot = next((s for s in self._slots if s not in taken), None)
-        if slot is not None:
-            kwargs["cpus"] = slot
-        actor = self._cls.remote(**kwargs)
-        if slot is not None:
-            self._slot_of[actor] = slot
+        actor = self._cls.remote(**self.kwargs)
         self._actors.append(actor)
         starting[actor.ready.remote()] = (actor, task)
 
     def _drop(self, actor: Any) -> None:
         self.infos.pop(actor, None)
-        self._slot_of.pop(actor, None)
         try:
             self.ray.kill(actor, no_restart=True)
         except Exception:  # already gone

@@ -47,14 +47,12 @@ class FileTask:
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """Who a worker is: ``pid@host``, its thread budget, its resident memory now, and the CPUs
-    it may run on (its own cores when the pool pinned it)."""
+    """Who a worker is: ``pid@host``, its thread budget, and its resident memory now."""
 
     pid: int
     host: str
     threads: int
     rss_mb: float
-    cpus: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
@@ -97,34 +95,6 @@ def failure_reason(task: FileTask, error: BaseException) -> tuple[str, str]:
     return one_line(f"{task.display}: unexpected {type(error).__name__}: {msg}"), CRASH
 
 
-def _affinity() -> tuple[int, ...]:
-    try:
-        return tuple(sorted(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return ()
-
-
-def pin_to_cpus(cpus: tuple[int, ...]) -> bool:
-    """Keep every thread of this process, and those it starts later, on ``cpus`` (Linux).
-
-    Why: two workers on a 2-core machine, each free to run anywhere, keep trading cores; their
-    pipelines' threads (MediaPipe's graph, the decoder) wake up on the other worker's core and
-    caches go cold. Pinned one worker per core, the pair analysed its files ~10 % faster
-    (``benchmarks/scale_ray.py``). Only the pool that started the local runtime pins, with one
-    disjoint set per worker; on a cluster Ray places the workers and nothing is pinned.
-    """
-    try:
-        tasks = [int(t) for t in os.listdir("/proc/self/task")]
-        for tid in tasks:
-            os.sched_setaffinity(tid, cpus)
-    except (AttributeError, OSError, ValueError) as e:  # not Linux, or CPUs this process may not use
-        import logging
-
-        logging.getLogger(__name__).info("not pinned to CPUs %s: %s", cpus, e)
-        return False
-    return True
-
-
 class AnalysisWorker:
     """Holds one Pipeline and analyses files into ``out_dir`` (or returns their results).
 
@@ -143,16 +113,11 @@ class AnalysisWorker:
         For ``annotate`` jobs: the MERR record builder's thresholds.
     pipeline : Pipeline, optional
         Use this pipeline instead of building one (the local batch passes the caller's).
-    cpus : tuple of int, optional
-        Pin this process to these CPUs before anything loads (see :func:`pin_to_cpus`).
     """
 
     def __init__(self, options: AnalysisOptions | None = None, out_dir: str | None = None,
                  formats: tuple[str, ...] = ("json",), keep_results: bool = False,
-                 record_options: Any = None, pipeline: Pipeline | None = None,
-                 cpus: tuple[int, ...] | None = None) -> None:
-        if cpus:
-            pin_to_cpus(cpus)
+                 record_options: Any = None, pipeline: Pipeline | None = None) -> None:
         options = options or AnalysisOptions()
         if pipeline is None and options.threads is None:
             # Fixed now, from Ray's num_cpus inside an actor: the budget must not change between files.
@@ -173,7 +138,7 @@ class AnalysisWorker:
         """Who this worker is; the driver waits for it before sending files (a worker that
         cannot start is told apart from a file that kills its worker)."""
         return WorkerInfo(pid=os.getpid(), host=socket.gethostname(), threads=self.pipeline.budget.total,
-                          rss_mb=rss_mb(), cpus=_affinity())
+                          rss_mb=rss_mb())
 
     def _run(self, task: FileTask, hook: Hook | None) -> Result:
         pipeline = self.pipeline
