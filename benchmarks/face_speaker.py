@@ -46,7 +46,7 @@ HEIGHT = 360
 RATES = {"10_fps": 10.0, "all_frames": None}
 GOAL = 0.90
 #: Bump to recompute the cached face records (the composite files are kept).
-VERSION = "v4"
+VERSION = "v5"
 
 
 def legacy_attribute(mouths, n_frames, audio, sample_rate=16_000, mouth_changes=None):

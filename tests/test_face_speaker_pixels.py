@@ -78,9 +78,10 @@ def test_the_face_stage_compares_each_mouth_with_the_frame_before() -> None:
     frames = [_frame(1.0), _frame(8.0), _frame(8.0)]
     seen = []
     for k, img in enumerate(frames):
-        face._frame_times.append(0.1 * k)
         seen.append(face._mouth_changes(img, [4], [_landmarks((0.5 * k, 0.0))]))
     assert math.isnan(seen[0][0])  # nothing before
     assert seen[1][0] > 5 * STILL_PIXELS and seen[2][0] == 0.0
-    face._frame_times += [0.3, 0.4]  # the face is missed in one frame: no comparison across the gap
+    face._mouth_changes(frames[2], [], [])  # the face is missed in one frame: no comparison across the gap
+    assert math.isnan(face._mouth_changes(frames[2], [4], [_landmarks()])[0])
+    face._mouth_changes(frames[2], [7], [_landmarks()])  # another face in between: face 4 was not in it
     assert math.isnan(face._mouth_changes(frames[2], [4], [_landmarks()])[0])

@@ -186,8 +186,8 @@ class FaceModality(Modality):
         self._intensity_cache: dict[int, np.ndarray] | None = None
         self._followed: list[_Followed] = []  # the faces meshed in the last frame
         self._last_detection: float | None = None
-        #: Each face's mouth pixels in the last analysed frame: face id -> (frame number, patch).
-        self._mouth_patches: dict[int, tuple[int, MouthPatch]] = {}
+        #: The mouth pixels of the faces in the last analysed frame (face id -> patch); only those.
+        self._mouth_patches: dict[int, MouthPatch] = {}
         #: Frames of the current file in which the detector ran (the rest followed the mesh).
         self.detector_runs = 0
 
@@ -262,6 +262,7 @@ class FaceModality(Modality):
         self._followed = followed
         if not faces:
             self._tracker.update(frame.time, [], image=rgb)
+            self._mouth_changes(rgb, [], [])  # nothing to compare the next frame's mouths with
             return
         boxes = [landmark_box(lm) for _, lm in faces]
         ids = self._tracker.update(frame.time, boxes, image=rgb, landmarks=[lm for _, lm in faces])
@@ -281,19 +282,19 @@ class FaceModality(Modality):
 
     def _mouth_changes(self, image: np.ndarray, ids: list[int], landmarks: list[np.ndarray]) -> list[float]:
         """How much each face's mouth pixels changed since the analysed frame before (NaN where
-        the face was not seen in it), keeping this frame's mouth patches for the next one.
+        the face was not seen in it), keeping this frame's mouth patches, and only them, for the
+        next one. Called for every analysed frame, with no faces too.
 
-        Only the small grey mouth boxes are kept (frames are not), about 60 us per face.
+        Only the small grey mouth boxes are kept (frames are not): tens of microseconds a face.
         """
-        number = len(self._frame_times)  # this frame's, counted from 1
-        kept: dict[int, tuple[int, MouthPatch]] = {}
+        kept: dict[int, MouthPatch] = {}
         changes = []
         for face_id, lm in zip(ids, landmarks, strict=True):
             before = self._mouth_patches.get(face_id)
-            changes.append(pixel_change(image, before[1]) if before is not None and before[0] == number - 1 else float("nan"))
+            changes.append(pixel_change(image, before) if before is not None else float("nan"))
             patch = mouth_patch(image, lm)
             if patch is not None:
-                kept[face_id] = (number, patch)
+                kept[face_id] = patch
         self._mouth_patches = kept
         return changes
 
