@@ -137,6 +137,13 @@ def test_missing_models_are_refused_before_decoding(tmp_path, demo_dir) -> None:
     (tmp_path / "empty-model").mkdir()
     with pytest.raises(ModelError, match="no model.bin"):
         Pipeline(modalities=("voice",), asr_model=str(tmp_path / "empty-model"))(demo_dir / "single_face.mp4")
+    # A long-lived worker loads at start: the same refusal comes from load(), before any file.
+    with pytest.raises(ModelError, match="no such folder"):
+        Pipeline(modalities=("voice",), asr_model=str(tmp_path / "no-such-model")).load()
+    # ... but only for a model these options can use: with subtitles there is no speech recognition.
+    subs = tmp_path / "cues.srt"
+    subs.write_text("1\n00:00:00,000 --> 00:00:01,000\nHello.\n")
+    Pipeline(modalities=("voice",), asr_model=str(tmp_path / "no-such-model"), subtitles=str(subs)).load()
     from affectlens.modalities.voice.modality import VoiceModality
 
     with Pipeline(modalities=("voice",)) as pipeline:

@@ -260,9 +260,10 @@ def test_ray_worker_killed_mid_file_is_retried_once(corpus, tmp_path, ray_addres
         name = Path(event.task.display).name
         if (name == largest.name and event.task.attempt == 1) or name == poison.name:
             pid = event.worker.pid
-            # The largest file goes first to a new worker, which loads its models before the
-            # first frame: 0.5 s in is well inside that file. The poisoned one dies at once.
-            delay = 0.5 if name == largest.name else 0.0
+            # The largest file goes first to a new worker, whose models are loaded before it
+            # is sent anything: 0.1 s in is inside that file (probing, decoding, the first
+            # frames). The poisoned one dies at once.
+            delay = 0.1 if name == largest.name else 0.0
 
             def kill():
                 time.sleep(delay)
@@ -306,10 +307,68 @@ def test_ray_worker_killed_mid_file_is_retried_once(corpus, tmp_path, ray_addres
     assert (out / f"{poison.stem}.json").is_file()
 
 
-def test_results_in_memory_without_an_output_folder(corpus, ray_address):
-    items = list(analyze_many([corpus / SHORT[1], corpus / "broken.mp4"], workers=2, options=FAST))
+def test_a_local_corpus_run_reports_the_same_events_as_ray(corpus, tmp_path):
+    """The local path says when its worker is ready (models loaded) and what it sends, like a
+    Ray pool: a progress bar or a benchmark reads both alike. A model that cannot load stops
+    the run before any file, naming the model, instead of failing every file in turn."""
+    events = []
+    items = list(analyze_many(corpus, use_ray=False, out_dir=tmp_path / "out", options=FAST, hook=events.append))
+    kinds = [e.kind for e in events]
+    assert kinds == ["worker-started"] + ["dispatched"] * len(items), kinds
+    assert events[0].worker.pid == os.getpid() and events[0].worker.threads >= 1
+    assert {Path(e.task.display).name for e in events[1:]} == {i.path.name for i in items}
+
+    from affectlens.core.errors import ModelError
+
+    bad = AnalysisOptions(modalities=("voice",), asr_model=str(tmp_path / "no-such-model"))
+    with pytest.raises(ModelError, match="no such folder"):
+        list(analyze_many(corpus, use_ray=False, out_dir=tmp_path / "bad", options=bad))
+    assert not list((tmp_path / "bad").glob("*.json"))
+
+
+def test_a_subtitles_folder_gives_each_file_its_own_utterances(corpus, tmp_path, capsys):
+    """``subtitles_dir``: ``<stem>.srt`` beside nothing else gives that file its cues; a file
+    without one is analysed as usual; a broken one fails that file alone, naming it."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    with_cues, broken_cues, without = (corpus / n for n in SHORT[:3])
+    (subs / f"{with_cues.stem}.srt").write_text("1\n00:00:00,200 --> 00:00:01,900\nThank you for the meal.\n")
+    (subs / f"{broken_cues.stem}.vtt").write_text("WEBVTT\n\nnot a cue at all\n")
+    items = {i.path.name: i for i in analyze_many([with_cues, broken_cues, without], use_ray=False,
+                                                  options=FAST, subtitles_dir=subs)}
+    texts = [u.segment.text for u in items[with_cues.name].result.utterances]
+    assert texts == ["Thank you for the meal."], texts
+    assert isinstance(items[broken_cues.name], FileFailure) and items[broken_cues.name].kind == "input"
+    assert f"{broken_cues.stem}.vtt" in items[broken_cues.name].error
+    assert isinstance(items[without.name], FileResult)
+    assert not any(u.segment.text for u in items[without.name].result.utterances)
+    with pytest.raises(ParameterError, match="subtitles folder"):
+        list(analyze_many(corpus, use_ray=False, options=FAST, subtitles_dir=tmp_path / "nowhere"))
+
+    # The command, local batch and single file alike.
+    from affectlens.cli import main
+
+    assert main(["analyze", str(with_cues), str(without), "--out", str(tmp_path / "b"), "--format", "json",
+                 "--subtitles-dir", str(subs), *FAST_CLI]) == 0
+    assert main(["analyze", str(with_cues), "--out", str(tmp_path / "s"), "--format", "json",
+                 "--subtitles-dir", str(subs), *FAST_CLI]) == 0
+    for folder in ("b", "s"):
+        saved = json.loads((tmp_path / folder / f"{with_cues.stem}.json").read_text())
+        assert [u["segment"]["text"] for u in saved["utterances"]] == ["Thank you for the meal."], folder
+    assert main(["analyze", str(corpus), "--subtitles", str(subs / f"{with_cues.stem}.srt"),
+                 "--subtitles-dir", str(subs), *FAST_CLI]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_results_in_memory_without_an_output_folder(corpus, tmp_path, ray_address):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / f"{Path(SHORT[1]).stem}.srt").write_text("1\n00:00:00,000 --> 00:00:02,400\nThank you for the meal.\n")
+    items = list(analyze_many([corpus / SHORT[1], corpus / "broken.mp4"], workers=2, options=FAST,
+                              subtitles_dir=subs))
     ok = [i for i in items if isinstance(i, FileResult)]
     assert len(ok) == 1 and ok[0].result is not None and ok[0].result.utterances and not ok[0].outputs
+    assert [u.segment.text for u in ok[0].result.utterances] == ["Thank you for the meal."]  # its cue, on Ray
     assert [i.kind for i in items if isinstance(i, FileFailure)] == ["input"]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core.errors import MediaError
+from .core.errors import MediaError, ParameterError
 from .ingest.decode import IMAGE_SUFFIXES
 from .pipeline import Hook, Pipeline
 from .writers import get_writer
@@ -77,6 +77,7 @@ def run_batch(
     resume: bool = True,
     retry_failed: bool = False,
     hook_for: Callable[[Path], Hook | None] | None = None,
+    subtitles_dir: str | Path | None = None,
 ) -> BatchReport:
     """Analyse every input into ``out_dir``; never stops on one bad file, never loses finished work.
 
@@ -85,9 +86,15 @@ def run_batch(
     finished files are skipped, files that failed before are listed again without being
     retried (``retry_failed=True`` retries them), and ``errors.json`` lists every failure.
     The Ray path (``affectlens analyze DIR --ray``) writes the same files, so either resumes
-    the other.
+    the other. ``subtitles_dir`` gives each file whose ``<stem>.srt|.vtt|.csv`` it holds its
+    own utterances (see :func:`~affectlens.ingest.subtitles.find_subtitles`).
     """
+    from .ingest.subtitles import subtitles_folder
     from .scale.corpus import FileFailure, run_local
+
+    subs = subtitles_folder(subtitles_dir)
+    if subs is not None and pipeline.options.subtitles:
+        raise ParameterError("give either one subtitle file or a subtitles folder, not both")
 
     out_dir = Path(out_dir)
     files = expand_inputs(inputs)
@@ -98,7 +105,7 @@ def run_batch(
         get_writer(f)  # an unknown format fails before any analysis
     report = BatchReport()
     for item in run_local(pipeline, files, out_dir, formats, resume=resume, retry_failed=retry_failed,
-                          hook_for=hook_for):
+                          hook_for=hook_for, subtitles_dir=subs):
         key = str(item.path)
         if isinstance(item, FileFailure):
             report.failed[key] = item.error

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .core.argtypes import face_rate, positive, whole
 from .core.errors import INPUT_DOC, AffectlensError, ParameterError
+from .ingest.subtitles import find_subtitles, subtitles_folder
 
 FORMATS = "json,csv,frames,srt,vtt,html"
 
@@ -50,6 +51,9 @@ def _add_analyze(sub) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file(s) or folder(s) to analyse")
     p.add_argument("--subtitles", metavar="FILE", help="SRT/WebVTT file with utterance times (and 'Speaker:' prefixes); single PATH only")
+    p.add_argument("--subtitles-dir", metavar="DIR",
+                   help="folder of per-file subtitles: DIR/<file stem>.srt, .vtt or .csv gives that file its utterances; "
+                        "files without one are transcribed")
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     p.add_argument("--format", default="json,html", help=f"comma-separated output formats from {FORMATS} (default: json,html)")
     p.add_argument("--face-fps", type=face_rate, default=10.0, metavar="N",
@@ -100,6 +104,13 @@ def _run_analyze(args) -> int:
     if args.subtitles and len(args.paths) > 1:
         print("affectlens: error: --subtitles applies to a single PATH", file=sys.stderr)
         return 2
+    if args.subtitles and args.subtitles_dir:
+        print("affectlens: error: give either --subtitles or --subtitles-dir, not both", file=sys.stderr)
+        return 2
+    single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
+    if single and args.subtitles_dir:  # one file: its subtitles, found now, as --subtitles would give them
+        args.subtitles = find_subtitles(Path(args.paths[0]), subtitles_folder(args.subtitles_dir))
+        args.subtitles_dir = None
     options = AnalysisOptions(
         modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
         face_fps=args.face_fps, subtitles=args.subtitles, asr=not args.no_asr, speakers=not args.no_speakers,
@@ -113,7 +124,6 @@ def _run_analyze(args) -> int:
         return scale_cli.run_analyze(args, options, formats)
     pipeline = Pipeline(options)
     progress = not args.quiet and sys.stderr.isatty()  # progress lines would only clutter a log file
-    single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
     if single:
         result = pipeline(args.paths[0], hook=ProgressHook(Path(args.paths[0]).name) if progress else None)
         written = [get_writer(f)(result, args.out) for f in formats]
@@ -124,7 +134,7 @@ def _run_analyze(args) -> int:
         return 0
     report = run_batch(
         pipeline, args.paths, args.out, formats, resume=not args.no_resume, retry_failed=args.retry_failed,
-        hook_for=(lambda f: ProgressHook(f.name)) if progress else None,
+        hook_for=(lambda f: ProgressHook(f.name)) if progress else None, subtitles_dir=args.subtitles_dir,
     )
     if not args.quiet:
         earlier = (f"; {len(report.not_retried)} of them in an earlier run, not retried (--retry-failed)"

@@ -248,3 +248,31 @@ def load_transcript(path: str | Path) -> ParsedTranscript:
     for w in parsed.warnings:
         log.warning(w)
     return parsed
+
+
+#: What a subtitles folder may hold for a media file ``clip.mp4``: ``clip.srt``, ``clip.vtt`` or
+#: ``clip.csv`` (first found, in this order).
+SUBTITLE_SUFFIXES = (".srt", ".vtt", ".csv")
+
+
+def subtitles_folder(path: str | Path | None) -> Path | None:
+    """``path`` as a folder of per-file subtitles (None stays None); a clear error when it is not one."""
+    from ..core.errors import ParameterError
+
+    if path is None:
+        return None
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ParameterError(f"subtitles folder {folder} not found")
+    return folder
+
+
+def find_subtitles(media: Path, subtitles_dir: Path | None) -> Path | None:
+    """``<subtitles_dir>/<media stem>.(srt|vtt|csv)``, if there is one.
+
+    A corpus rarely comes with one subtitle file: MER-style clips each have their own
+    transcript, named after the clip. A file without one is transcribed as usual.
+    """
+    if subtitles_dir is None:
+        return None
+    return next((p for s in SUBTITLE_SUFFIXES if (p := subtitles_dir / f"{media.stem}{s}").is_file()), None)

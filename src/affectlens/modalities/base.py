@@ -65,6 +65,15 @@ class Modality(ABC):
         documented fallback (the words' TF-IDF, the face's AUs without the classifier) need not
         be checked here."""
 
+    def load(self, *, threads: int = 1) -> None:  # noqa: B027  (optional hook)
+        """Load this modality's models now rather than on its first file.
+
+        Called by :meth:`~affectlens.pipeline.Pipeline.load`, which a long-lived worker calls
+        when it starts. ``threads`` is the share a video with sound will give it (size pools
+        from it as :meth:`start` does). A model with a documented fallback may fall back here
+        as it would on a file; one that cannot load at all raises.
+        """
+
     def start(self, media: MediaInfo, *, threads: int = 1) -> None:  # noqa: B027  (optional hook)
         """Called once per file before decoding starts; reset any per-file state here.
 

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from ..core.atomic import write_text_atomic
 from ..core.errors import ParameterError
+from ..ingest.subtitles import find_subtitles, subtitles_folder
 from .merr import AnalyzedClip, MerrRecord, RecordOptions, build_record
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
-SUBTITLE_SUFFIXES = (".srt", ".vtt", ".csv")
 STATE_FILE = "annotate_state.json"
 MERR_FILE = "merr.json"
 INSTRUCTIONS_FILE = "instructions.jsonl"
@@ -104,12 +104,6 @@ def find_clips(inputs: Iterable[str | Path]) -> list[Path]:
     return clips
 
 
-def find_subtitles(clip: Path, subtitles_dir: Path | None) -> Path | None:
-    """``<subtitles_dir>/<clip stem>.(srt|vtt|csv)``, if there is one."""
-    if subtitles_dir is None:
-        return None
-    return next((p for s in SUBTITLE_SUFFIXES if (p := subtitles_dir / f"{clip.stem}{s}").is_file()), None)
-
 
 def load_state(out_dir: Path) -> dict[str, ClipState]:
     """Clip states saved by an earlier run (empty when none), including the clips a run on Ray
@@ -164,9 +158,7 @@ def prepare_run(inputs: Sequence[str | Path], out_dir: str | Path, subtitles_dir
     if not 0.0 <= min_agreement <= 1.0:
         raise ParameterError(f"min_agreement must be between 0 and 1; got {min_agreement}")
     out = Path(out_dir)
-    subs = Path(subtitles_dir) if subtitles_dir is not None else None
-    if subs is not None and not subs.is_dir():
-        raise ParameterError(f"subtitles folder {subs} not found")
+    subs = subtitles_folder(subtitles_dir)
     clips = find_clips(inputs)
     if not clips:
         raise ParameterError(f"no video files found in {', '.join(map(str, inputs))}")

@@ -28,11 +28,11 @@ from typing import Any
 
 from ..core.atomic import write_text_atomic
 from ..core.errors import ParameterError
+from ..ingest.subtitles import find_subtitles
 from ..pipeline import AnalysisOptions
 from ..research.annotate import (
     AnnotateSummary,
     ClipState,
-    find_subtitles,
     prepare_run,
     save_outputs,
 )
@@ -210,7 +210,7 @@ def _annotate_locked(clips: list[Path], out: Path, subs: Path | None, *, use_ray
         if use_ray:
             return RayExecutor(worker_kwargs, workers=workers, cpus_per_worker=cpus_per_worker,
                                 address=ray_address, method="annotate", hook=_both(hook, bar.event))
-        return LocalExecutor(AnalysisWorker(**worker_kwargs), method="annotate")
+        return LocalExecutor(AnalysisWorker(**worker_kwargs), method="annotate", events=_both(hook, bar.event))
 
     def on_entry(entry: ManifestEntry) -> None:
         if shards is not None and entry.status == DONE and entry.record is not None:

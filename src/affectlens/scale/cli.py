@@ -53,7 +53,8 @@ def run_analyze(args: argparse.Namespace, options: AnalysisOptions, formats: Seq
     for item in analyze_many(args.paths, workers=args.workers, ray_address=args.address or None, out_dir=args.out,
                              formats=formats, options=options, cpus_per_worker=args.cpus_per_worker,
                              resume=not args.no_resume, retry_failed=getattr(args, "retry_failed", False),
-                             return_results=False, use_ray=True, progress=show and sys.stderr.isatty()):
+                             return_results=False, use_ray=True, progress=show and sys.stderr.isatty(),
+                             subtitles_dir=getattr(args, "subtitles_dir", None)):
         if isinstance(item, FileFailure):
             failures.append(item)
         else:

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..core.atomic import write_text_atomic
 from ..core.errors import MediaError, ParameterError
+from ..ingest.subtitles import find_subtitles, subtitles_folder
 from ..pipeline import AnalysisOptions, Hook, Pipeline
 from ..result import Result
 from ..writers import get_writer
@@ -208,23 +209,38 @@ def to_entry(out: FileOutcome, run: str) -> ManifestEntry:
 
 
 class LocalExecutor:
-    """Files analysed one after the other in this process, by one :class:`AnalysisWorker`."""
+    """Files analysed one after the other in this process, by one :class:`AnalysisWorker`.
+
+    ``events`` receives the same ``worker-started`` and ``dispatched`` events as a Ray pool
+    sends, so a progress bar or a benchmark reads both paths alike.
+    """
 
     def __init__(self, worker: AnalysisWorker, *, method: str = "analyze", hook_for: TaskHook | None = None,
-                 close: bool = True) -> None:
+                 close: bool = True, events: EventHook | None = None) -> None:
         self.worker = worker
         self.method = method
         self.hook_for = hook_for
         self._close = close
+        self.events = events or (lambda event: None)
 
     def run(self, tasks: Sequence[FileTask]) -> Iterator[FileOutcome]:
         call = getattr(self.worker, self.method)
+        info = self.worker.ready()
+        self.events(CorpusEvent("worker-started", worker=info))
         try:
             for task in tasks:
+                self.events(CorpusEvent("dispatched", worker=info, task=task))
                 yield call(task, hook=self.hook_for(Path(task.display)) if self.hook_for else None)
         finally:
             if self._close:
                 self.worker.close()
+
+
+def _sidecar(subtitles_dir: Path | None) -> Callable[[Path], Path | None] | None:
+    """The planner's per-file subtitles lookup for a subtitles folder (None: no folder)."""
+    if subtitles_dir is None:
+        return None
+    return lambda media: find_subtitles(media, subtitles_dir)
 
 
 def run_id() -> str:
@@ -342,6 +358,7 @@ def analyze_many(
     use_ray: bool | None = None,
     progress: bool = False,
     hook: EventHook | None = None,
+    subtitles_dir: str | Path | None = None,
     **option_kwargs: Any,
 ) -> Iterator[Outcome]:
     """Analyse many files; yield a :class:`FileResult` or :class:`FileFailure` per input as each
@@ -384,8 +401,12 @@ def analyze_many(
     progress : bool, default=False
         Show one progress bar for the corpus on stderr (files, files per minute, ETA).
     hook : callable, optional
-        Called with a :class:`~affectlens.scale.ray_pool.CorpusEvent` for each worker start,
-        dispatch and worker death (Ray only).
+        Called with a :class:`~affectlens.scale.ray_pool.CorpusEvent` for each worker start
+        (once its models are loaded), dispatch and worker death.
+    subtitles_dir : str or Path, optional
+        A folder of per-file subtitles: ``<stem>.srt``, ``.vtt`` or ``.csv`` gives the file of
+        that stem its utterances (and words); files without one are transcribed as usual.
+        On a cluster, a folder every worker can reach at the same path.
 
     Yields
     ------
@@ -411,6 +432,9 @@ def analyze_many(
     fmts = tuple(f.strip() for f in formats if f.strip())
     for f in fmts:
         get_writer(f)  # an unknown format fails now, not on the first result
+    if options.subtitles and subtitles_dir is not None:
+        raise ParameterError("give either one subtitle file (options.subtitles) or a subtitles folder, not both")
+    subs = subtitles_folder(subtitles_dir)
     files = expand(paths)
     if not files:
         raise MediaError(f"no media files in {', '.join(map(str, paths))}")
@@ -433,14 +457,14 @@ def analyze_many(
         if use_ray:
             return RayExecutor(worker_kwargs, workers=workers, cpus_per_worker=cpus_per_worker,
                                address=ray_address, method="analyze", hook=events)
-        return LocalExecutor(AnalysisWorker(**worker_kwargs))
+        return LocalExecutor(AnalysisWorker(**worker_kwargs), events=events)
 
     def finished(stem: str) -> bool:
         return out is not None and (out / f"{stem}.json").is_file()
 
     try:
         for item in drive(files, out, executor_for, resume=resume and out is not None, retry_failed=retry_failed,
-                          finished_marker=finished, on_plan=bar.plan):
+                          finished_marker=finished, on_plan=bar.plan, subtitles=_sidecar(subs)):
             bar.done(item.ok, resumed=getattr(item, "resumed", False) or getattr(item, "earlier", False))
             yield item
     finally:
@@ -450,7 +474,8 @@ def analyze_many(
 
 
 def run_local(pipeline: Pipeline, files: Sequence[Path], out_dir: Path, formats: Sequence[str], *,
-              resume: bool = True, retry_failed: bool = False, hook_for: TaskHook | None = None) -> Iterator[Outcome]:
+              resume: bool = True, retry_failed: bool = False, hook_for: TaskHook | None = None,
+              subtitles_dir: Path | None = None) -> Iterator[Outcome]:
     """The local batch (``affectlens analyze DIR``): ``pipeline`` analyses every file in turn,
     with the same files, manifest and resume rules as a Ray run."""
     worker = AnalysisWorker(out_dir=str(out_dir.absolute()), formats=tuple(formats), pipeline=pipeline)
@@ -459,7 +484,8 @@ def run_local(pipeline: Pipeline, files: Sequence[Path], out_dir: Path, formats:
         return (out_dir / f"{stem}.json").is_file()
 
     yield from drive(files, out_dir, lambda tasks: LocalExecutor(worker, hook_for=hook_for, close=False),
-                     resume=resume, retry_failed=retry_failed, finished_marker=finished)
+                     resume=resume, retry_failed=retry_failed, finished_marker=finished,
+                     subtitles=_sidecar(subtitles_dir))
     write_errors(out_dir)
 
 

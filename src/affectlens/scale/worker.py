@@ -122,7 +122,10 @@ class AnalysisWorker:
         if pipeline is None and options.threads is None:
             # Fixed now, from Ray's num_cpus inside an actor: the budget must not change between files.
             options = replace(options, threads=available_threads())
-        self.pipeline = pipeline or Pipeline(options)
+        # A worker of its own loads every model now: it is ready when loaded (its start-up is
+        # reported as such, a model that cannot load stops it before any file), and its first
+        # file costs what the others do. A pipeline handed in is the caller's to manage.
+        self.pipeline = pipeline or Pipeline(options).load()
         self.options = self.pipeline.options
         self.out_dir = Path(out_dir) if out_dir is not None else None
         writers = [get_writer(f) for f in formats]
@@ -135,8 +138,9 @@ class AnalysisWorker:
         self.name = f"{os.getpid()}@{socket.gethostname()}"
 
     def ready(self) -> WorkerInfo:
-        """Who this worker is; the driver waits for it before sending files (a worker that
-        cannot start is told apart from a file that kills its worker)."""
+        """Who this worker is, once its models are loaded; the driver waits for it before
+        sending files (a worker that cannot start is told apart from a file that kills its
+        worker)."""
         return WorkerInfo(pid=os.getpid(), host=socket.gethostname(), threads=self.pipeline.budget.total,
                           rss_mb=rss_mb())
 

@@ -42,6 +42,13 @@ def _quiet_border(audio: np.ndarray, first: int, nominal: int, search: float = 5
     return lo + int(np.argmin(np.square(frames, dtype=np.float32).mean(axis=1))) * frame
 
 
+def load_vad() -> None:
+    """Load silero (once per process; faster-whisper keeps it) before the first file needs it."""
+    from faster_whisper.vad import get_vad_model
+
+    get_vad_model()
+
+
 def speech_regions(
     audio: np.ndarray,
     *,

@@ -94,6 +94,13 @@ class VoiceModality(Modality):
         get_card(self.model)
         external_path("whisper-base")
 
+    def load(self, *, threads: int = 1) -> None:
+        """The emotion head and the whisper-base encoder it reads (both once per process)."""
+        from .whisper_encoder import runtime_encoder
+
+        self._head()
+        runtime_encoder()
+
     # Loading is deferred to first use so that constructing the pipeline stays cheap.
     def _head(self) -> EmotionHead:
         return load_head(self.model)

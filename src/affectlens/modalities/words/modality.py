@@ -7,7 +7,7 @@ import logging
 from ...core.labels import map_label
 from ...core.types import Cue, Evidence
 from ..base import AnalysisContext, Modality, register_modality
-from .predict import TextPrediction, predict_texts, reliability
+from .predict import TextPrediction, load_predictor, predict_texts, reliability
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ class WordsModality(Modality):
 
     def __init__(self, *, prefer: str = "encoder") -> None:
         self.prefer = prefer
+
+    def load(self, *, threads: int = 1) -> None:
+        """The text model (MiniLM, or TF-IDF when the encoder's package is missing)."""
+        load_predictor(self.prefer, threads)
 
     def evidence(self, context: AnalysisContext) -> list[Evidence]:
         segments = list(context.segments)
