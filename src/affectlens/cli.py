@@ -108,7 +108,8 @@ def _run_analyze(args) -> int:
         print("affectlens: error: give either --subtitles or --subtitles-dir, not both", file=sys.stderr)
         return 2
     single = len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
-    if single and args.subtitles_dir:  # one file: its subtitles, found now, as --subtitles would give them
+    if single and args.subtitles_dir and not (args.ray or args.address):
+        # One file analysed here: its subtitles, found now, as --subtitles would give them.
         args.subtitles = find_subtitles(Path(args.paths[0]), subtitles_folder(args.subtitles_dir))
         args.subtitles_dir = None
     options = AnalysisOptions(

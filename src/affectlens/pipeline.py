@@ -247,9 +247,9 @@ class Pipeline:
         """Load every model these options can use now, rather than during the first file.
 
         A long-lived worker (a Ray actor, a corpus run's local worker) calls it when it starts:
-        "ready" then means loaded, its first file costs what the others cost (about 0.8 s less
-        on one thread), and a model that cannot load stops the worker before a file is given
-        to it. Models are sized for the thread shares of a video with sound, the common case;
+        "ready" then means loaded, its first file no longer pays for the loading (about 0.8 s
+        on one thread; the first inferences, about 1 s more, still fall in it), and a model
+        that cannot load stops the worker before a file is given to it. Models are sized for the thread shares of a video with sound, the common case;
         another kind of file resizes what depends on them, as it would without this call.
         Returns the pipeline, so that ``Pipeline(options).load()`` reads as one step.
         """

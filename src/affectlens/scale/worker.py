@@ -123,8 +123,8 @@ class AnalysisWorker:
             # Fixed now, from Ray's num_cpus inside an actor: the budget must not change between files.
             options = replace(options, threads=available_threads())
         # A worker of its own loads every model now: it is ready when loaded (its start-up is
-        # reported as such, a model that cannot load stops it before any file), and its first
-        # file costs what the others do. A pipeline handed in is the caller's to manage.
+        # reported as such, and a model that cannot load stops it before any file). A pipeline
+        # handed in is the caller's to manage.
         self.pipeline = pipeline or Pipeline(options).load()
         self.options = self.pipeline.options
         self.out_dir = Path(out_dir) if out_dir is not None else None
