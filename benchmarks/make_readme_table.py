@@ -297,10 +297,13 @@ def scale_ray(r: dict) -> list[Row]:
                            f"{'transcripts' if name == 'transcripts' else 'speech recognition'}"
                            for name, c in r["throughput"].items()) + " (goal within 10 %)",
                  "same run; every worker loads its models before its first file"))
+    rss = r["throughput"]
     rows.append(("Scale", "Ray start-up and memory",
                  f"ray.init {start['ray_init_s']} s, worker ready (models loaded) {start['actor_ready_s_1_worker']} s; "
-                 f"{mem['per_worker_rss_max']:.0f} MB per worker, {mem['ray_system_processes']:.0f} MB Ray's own processes",
-                 "local runtime, no dashboard; worker RSS after its files"))
+                 f"per worker {rss['transcripts']['worker_rss_mb_max']:.0f} MB with transcripts, "
+                 f"{rss['speech_recognition']['worker_rss_mb_max']:.0f} MB with speech recognition; "
+                 f"{mem['ray_system_processes']:.0f} MB Ray's own processes",
+                 "local runtime, no dashboard; worker RSS after its files (most of any run)"))
     return rows + [
         ("Scale", "annotate, files per minute: Ray 2 workers (1 CPU each) / one local process (2 threads)",
          f"{ann['ray_2_workers']['files_per_min']} / {ann['local_one_pipeline']['files_per_min']}",

@@ -321,6 +321,8 @@ def summarise(local: dict[str, dict], ray_rows: dict[str, list[dict]]) -> dict:
         "ray_1_worker_vs_local_sequential_pct": round(100 * ray1_vs_local, 1),
         "goal_met": {"two_workers_vs_one": speedup >= 1.7, "ray_one_worker_vs_local": abs(ray1_vs_local) <= 0.10},
         "ray_1_worker_clip_seconds_min_max": dict(spread),
+        "worker_rss_mb_max": round(max(v for k in ray_rows for row in ray_rows[k]
+                                       for v in row["worker_rss_mb"].values()), 1),
     }
 
 

@@ -324,6 +324,14 @@ def test_a_local_corpus_run_reports_the_same_events_as_ray(corpus, tmp_path):
     with pytest.raises(ModelError, match="no such folder"):
         list(analyze_many(corpus, use_ray=False, out_dir=tmp_path / "bad", options=bad))
     assert not list((tmp_path / "bad").glob("*.json"))
+    # Every file with its own subtitles: no speech recognition, so the recogniser is neither
+    # loaded at start (about 120 MB a worker) nor required.
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in SHORT[:2]:
+        (subs / f"{Path(name).stem}.srt").write_text("1\n00:00:00,000 --> 00:00:02,000\nThank you.\n")
+    items = list(analyze_many([corpus / n for n in SHORT[:2]], use_ray=False, options=bad, subtitles_dir=subs))
+    assert all(isinstance(i, FileResult) for i in items), items
 
 
 def test_a_subtitles_folder_gives_each_file_its_own_utterances(corpus, tmp_path, capsys):

@@ -243,7 +243,7 @@ class Pipeline:
                 self._instances[name] = MODALITIES[name]()
         return self._instances[name]
 
-    def load(self) -> Pipeline:
+    def load(self, *, speech_recognition: bool | None = None) -> Pipeline:
         """Load every model these options can use now, rather than during the first file.
 
         A long-lived worker (a Ray actor, a corpus run's local worker) calls it when it starts:
@@ -251,7 +251,10 @@ class Pipeline:
         on one thread; the first inferences, about 1 s more, still fall in it), and a model
         that cannot load stops the worker before a file is given to it. Models are sized for the thread shares of a video with sound, the common case;
         another kind of file resizes what depends on them, as it would without this call.
-        Returns the pipeline, so that ``Pipeline(options).load()`` reads as one step.
+        ``speech_recognition=False`` leaves the recogniser (about 120 MB resident) to load
+        when a file first needs it: for a corpus whose every file has its own subtitles. None:
+        loaded when the options can use it. Returns the pipeline, so that
+        ``Pipeline(options).load()`` reads as one step.
         """
         modalities = [self.modality(name) for name in self.options.modalities]
         for m in modalities:
@@ -263,7 +266,7 @@ class Pipeline:
             from .segments.vad import load_vad
 
             load_vad()
-            if self.options.asr:
+            if self.options.asr and speech_recognition is not False:
                 from .segments.asr import check_model
 
                 check_model(self.options.asr_model)

@@ -37,7 +37,7 @@ from ..research.annotate import (
     save_outputs,
 )
 from ..research.merr import MerrRecord, RecordOptions
-from .corpus import LocalExecutor, RayExecutor, drive
+from .corpus import LocalExecutor, RayExecutor, drive, speech_recognition_needed
 from .manifest import DONE, FAILED, MANIFEST_FILE, ManifestEntry, exclusive, read_manifest
 from .progress import CorpusProgress
 from .ray_pool import EventHook
@@ -207,10 +207,11 @@ def _annotate_locked(clips: list[Path], out: Path, subs: Path | None, *, use_ray
     worker_kwargs: dict[str, Any] = {"options": analysis or AnalysisOptions(), "record_options": record_options}
 
     def executor_for(tasks: list) -> Any:
+        kwargs = {**worker_kwargs, "load_speech_recognition": speech_recognition_needed(tasks)}
         if use_ray:
-            return RayExecutor(worker_kwargs, workers=workers, cpus_per_worker=cpus_per_worker,
+            return RayExecutor(kwargs, workers=workers, cpus_per_worker=cpus_per_worker,
                                 address=ray_address, method="annotate", hook=_both(hook, bar.event))
-        return LocalExecutor(AnalysisWorker(**worker_kwargs), method="annotate", events=_both(hook, bar.event))
+        return LocalExecutor(AnalysisWorker(**kwargs), method="annotate", events=_both(hook, bar.event))
 
     def on_entry(entry: ManifestEntry) -> None:
         if shards is not None and entry.status == DONE and entry.record is not None:

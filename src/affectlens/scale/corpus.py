@@ -236,6 +236,12 @@ class LocalExecutor:
                 self.worker.close()
 
 
+def speech_recognition_needed(tasks: Sequence[FileTask]) -> bool | None:
+    """False when every file of a run has its own subtitles (its workers need not load the
+    recogniser at start, about 120 MB each); None (the options decide) otherwise."""
+    return False if tasks and all(t.subtitles is not None for t in tasks) else None
+
+
 def _sidecar(subtitles_dir: Path | None) -> Callable[[Path], Path | None] | None:
     """The planner's per-file subtitles lookup for a subtitles folder (None: no folder)."""
     if subtitles_dir is None:
@@ -454,10 +460,11 @@ def analyze_many(
             hook(event)
 
     def executor_for(tasks: list[FileTask]) -> Any:
+        kwargs = {**worker_kwargs, "load_speech_recognition": speech_recognition_needed(tasks)}
         if use_ray:
-            return RayExecutor(worker_kwargs, workers=workers, cpus_per_worker=cpus_per_worker,
+            return RayExecutor(kwargs, workers=workers, cpus_per_worker=cpus_per_worker,
                                address=ray_address, method="analyze", hook=events)
-        return LocalExecutor(AnalysisWorker(**worker_kwargs), events=events)
+        return LocalExecutor(AnalysisWorker(**kwargs), events=events)
 
     def finished(stem: str) -> bool:
         return out is not None and (out / f"{stem}.json").is_file()

@@ -113,11 +113,16 @@ class AnalysisWorker:
         For ``annotate`` jobs: the MERR record builder's thresholds.
     pipeline : Pipeline, optional
         Use this pipeline instead of building one (the local batch passes the caller's).
+    load_speech_recognition : bool, optional
+        Whether a pipeline built here loads the speech recogniser at start
+        (:meth:`~affectlens.pipeline.Pipeline.load`); False when every file of the run has
+        its own subtitles. None: when the options can use it.
     """
 
     def __init__(self, options: AnalysisOptions | None = None, out_dir: str | None = None,
                  formats: tuple[str, ...] = ("json",), keep_results: bool = False,
-                 record_options: Any = None, pipeline: Pipeline | None = None) -> None:
+                 record_options: Any = None, pipeline: Pipeline | None = None,
+                 load_speech_recognition: bool | None = None) -> None:
         options = options or AnalysisOptions()
         if pipeline is None and options.threads is None:
             # Fixed now, from Ray's num_cpus inside an actor: the budget must not change between files.
@@ -125,7 +130,7 @@ class AnalysisWorker:
         # A worker of its own loads every model now: it is ready when loaded (its start-up is
         # reported as such, and a model that cannot load stops it before any file). A pipeline
         # handed in is the caller's to manage.
-        self.pipeline = pipeline or Pipeline(options).load()
+        self.pipeline = pipeline or Pipeline(options).load(speech_recognition=load_speech_recognition)
         self.options = self.pipeline.options
         self.out_dir = Path(out_dir) if out_dir is not None else None
         writers = [get_writer(f) for f in formats]
