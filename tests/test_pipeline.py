@@ -204,3 +204,18 @@ def test_subtitles_are_refused_before_decoding(tmp_path, pexels_clip, monkeypatc
     monkeypatch.setattr(pipeline_module, "decode_ahead", no_decoding)
     with pytest.raises(SubtitleError):
         Pipeline(AnalysisOptions(subtitles=str(bad)))(pexels_clip)
+
+
+def test_load_opens_every_model_before_the_first_file():
+    """``load()`` (what a corpus worker calls at start) opens what the first file would: the
+    face graphs and classifier, the voice encoder, the text model; speech recognition only when
+    asked for. The loaders are cached, so the file that follows finds them loaded."""
+    from affectlens.modalities.voice.whisper_encoder import runtime_encoder
+    from affectlens.modalities.words.predict import load_predictor
+
+    pipeline = Pipeline(AnalysisOptions(threads=1)).load(speech_recognition=False)
+    face = pipeline.modality("face")
+    assert face._detector is not None and face._mesher is not None and face._classifier is not None
+    assert runtime_encoder.cache_info().currsize == 1
+    assert load_predictor.cache_info().currsize >= 1
+    pipeline.close()

@@ -243,18 +243,19 @@ class Pipeline:
                 self._instances[name] = MODALITIES[name]()
         return self._instances[name]
 
-    def load(self, *, speech_recognition: bool | None = None) -> Pipeline:
+    def load(self, *, speech_recognition: bool = True) -> Pipeline:
         """Load every model these options can use now, rather than during the first file.
 
         A long-lived worker (a Ray actor, a corpus run's local worker) calls it when it starts:
         "ready" then means loaded, its first file no longer pays for the loading (about 0.8 s
         on one thread; the first inferences, about 1 s more, still fall in it), and a model
-        that cannot load stops the worker before a file is given to it. Models are sized for the thread shares of a video with sound, the common case;
-        another kind of file resizes what depends on them, as it would without this call.
+        that cannot load stops the worker before a file is given to it. Models are sized for
+        the thread shares of a video with sound, the common case; another kind of file resizes
+        what depends on them, as it would without this call.
+
         ``speech_recognition=False`` leaves the recogniser (about 120 MB resident) to load
-        when a file first needs it: for a corpus whose every file has its own subtitles. None:
-        loaded when the options can use it. Returns the pipeline, so that
-        ``Pipeline(options).load()`` reads as one step.
+        when a file first needs it: for a corpus whose every file has its own subtitles.
+        Returns the pipeline, so that ``Pipeline(options).load()`` reads as one step.
         """
         modalities = [self.modality(name) for name in self.options.modalities]
         for m in modalities:
@@ -266,7 +267,7 @@ class Pipeline:
             from .segments.vad import load_vad
 
             load_vad()
-            if self.options.asr and speech_recognition is not False:
+            if self.options.asr and speech_recognition:
                 from .segments.asr import check_model
 
                 check_model(self.options.asr_model)

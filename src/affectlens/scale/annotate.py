@@ -28,7 +28,6 @@ from typing import Any
 
 from ..core.atomic import write_text_atomic
 from ..core.errors import ParameterError
-from ..ingest.subtitles import find_subtitles
 from ..pipeline import AnalysisOptions
 from ..research.annotate import (
     AnnotateSummary,
@@ -37,7 +36,7 @@ from ..research.annotate import (
     save_outputs,
 )
 from ..research.merr import MerrRecord, RecordOptions
-from .corpus import LocalExecutor, RayExecutor, drive, speech_recognition_needed
+from .corpus import LocalExecutor, RayExecutor, drive, sidecar_subtitles, speech_recognition_needed
 from .manifest import DONE, FAILED, MANIFEST_FILE, ManifestEntry, exclusive, read_manifest
 from .progress import CorpusProgress
 from .ray_pool import EventHook
@@ -223,7 +222,7 @@ def _annotate_locked(clips: list[Path], out: Path, subs: Path | None, *, use_ray
             if st.status == DONE and st.record is not None:
                 shards.add(st.record, st.path)
         for item in drive(clips, out, executor_for, resume=True, retry_failed=retry_failed, prior=prior,
-                          subtitles=lambda clip: find_subtitles(clip, subs), on_entry=on_entry, on_plan=bar.plan,
+                          subtitles=sidecar_subtitles(subs), on_entry=on_entry, on_plan=bar.plan,
                           lock=False):
             resumed = getattr(item, "resumed", False) or getattr(item, "earlier", False)
             counts["skipped" if resumed else "analysed"] += 1

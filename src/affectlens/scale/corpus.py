@@ -236,13 +236,13 @@ class LocalExecutor:
                 self.worker.close()
 
 
-def speech_recognition_needed(tasks: Sequence[FileTask]) -> bool | None:
-    """False when every file of a run has its own subtitles (its workers need not load the
-    recogniser at start, about 120 MB each); None (the options decide) otherwise."""
-    return False if tasks and all(t.subtitles is not None for t in tasks) else None
+def speech_recognition_needed(tasks: Sequence[FileTask]) -> bool:
+    """Whether a file of this run may need speech recognition: not when every one has its own
+    subtitles (its workers then need not load the recogniser at start, about 120 MB each)."""
+    return not (tasks and all(t.subtitles is not None for t in tasks))
 
 
-def _sidecar(subtitles_dir: Path | None) -> Callable[[Path], Path | None] | None:
+def sidecar_subtitles(subtitles_dir: Path | None) -> Callable[[Path], Path | None] | None:
     """The planner's per-file subtitles lookup for a subtitles folder (None: no folder)."""
     if subtitles_dir is None:
         return None
@@ -471,7 +471,7 @@ def analyze_many(
 
     try:
         for item in drive(files, out, executor_for, resume=resume and out is not None, retry_failed=retry_failed,
-                          finished_marker=finished, on_plan=bar.plan, subtitles=_sidecar(subs)):
+                          finished_marker=finished, on_plan=bar.plan, subtitles=sidecar_subtitles(subs)):
             bar.done(item.ok, resumed=getattr(item, "resumed", False) or getattr(item, "earlier", False))
             yield item
     finally:
@@ -492,7 +492,7 @@ def run_local(pipeline: Pipeline, files: Sequence[Path], out_dir: Path, formats:
 
     yield from drive(files, out_dir, lambda tasks: LocalExecutor(worker, hook_for=hook_for, close=False),
                      resume=resume, retry_failed=retry_failed, finished_marker=finished,
-                     subtitles=_sidecar(subtitles_dir))
+                     subtitles=sidecar_subtitles(subtitles_dir))
     write_errors(out_dir)
 
 

@@ -113,16 +113,16 @@ class AnalysisWorker:
         For ``annotate`` jobs: the MERR record builder's thresholds.
     pipeline : Pipeline, optional
         Use this pipeline instead of building one (the local batch passes the caller's).
-    load_speech_recognition : bool, optional
-        Whether a pipeline built here loads the speech recogniser at start
-        (:meth:`~affectlens.pipeline.Pipeline.load`); False when every file of the run has
-        its own subtitles. None: when the options can use it.
+    load_speech_recognition : bool, default=True
+        Whether a pipeline built here loads the speech recogniser at start, when its options
+        use one (:meth:`~affectlens.pipeline.Pipeline.load`); False when every file of the run
+        has its own subtitles.
     """
 
     def __init__(self, options: AnalysisOptions | None = None, out_dir: str | None = None,
                  formats: tuple[str, ...] = ("json",), keep_results: bool = False,
                  record_options: Any = None, pipeline: Pipeline | None = None,
-                 load_speech_recognition: bool | None = None) -> None:
+                 load_speech_recognition: bool = True) -> None:
         options = options or AnalysisOptions()
         if pipeline is None and options.threads is None:
             # Fixed now, from Ray's num_cpus inside an actor: the budget must not change between files.

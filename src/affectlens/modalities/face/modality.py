@@ -196,6 +196,11 @@ class FaceModality(Modality):
         self._media = media
         self._threads = threads
 
+    def load(self, *, threads: int = 1) -> None:
+        """Open the MediaPipe graphs and the expression classifier for ``threads``."""
+        self._threads = threads
+        self._ensure_models()
+
     def set_threads(self, threads: int) -> None:
         self._threads = threads  # the classifier is rebuilt for it before the next frame
 
