@@ -290,7 +290,9 @@ def scale_ray(r: dict) -> list[Row]:
         r1, r2 = c["runs"]["ray_1_worker"], c["runs"]["ray_2_workers"]
         rows.append(("Scale", f"Ray, 2 workers vs 1 worker (num_cpus=1 each), once started: {setting[name]}",
                      f"{c['speedup_2_workers_vs_1']}x ({r2['files_per_min']} vs {r1['files_per_min']} files/min; "
-                     f"goal >= 1.7x); two plain processes on this host: {c['host_two_process_speedup']}x",
+                     f"goal >= 1.7x); workers not pinned to cores: {c['speedup_2_unpinned_workers_vs_1']}x "
+                     f"(pinning: {c['pinning_gain_2_workers_pct']:+.1f} % files/min); "
+                     f"two plain processes on this host: {c['host_two_process_speedup']}x",
                      f"{corpus}, one 2-core host, {r['date']}; medians of alternated runs"))
     rows.append(("Scale", "Ray, 1 worker vs local sequential (1 thread), once started",
                  "; ".join(f"{c['ray_1_worker_vs_local_sequential_pct']:+.1f} % time with "

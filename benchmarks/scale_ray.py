@@ -15,10 +15,12 @@ In each, every configuration writes into a fresh folder, so nothing is resumed:
 * ``local_sequential``: one pipeline in a fresh process with a 1-thread budget (the reference a
   Ray worker with ``num_cpus=1`` is compared with), and with the whole machine (2 threads: the
   video and audio branches run at the same time), for context;
-* ``two_local_processes``: two such processes at once, each on the whole corpus, without Ray:
-  what this host gives two parallel streams (its ceiling for 2 workers);
+* ``two_local_processes``: two such processes at once, each on the whole corpus, without Ray
+  and unpinned: what this host gives two parallel streams left to the scheduler;
 * ``ray_1_worker`` / ``ray_2_workers``: ``analyze_many(workers=N)`` on a local Ray runtime,
-  each worker an actor with ``num_cpus=1``. "Once started" = from the first file sent to the
+  each worker an actor with ``num_cpus=1``; the 2 workers fill the runtime's 2 CPUs, so each
+  pins itself to a core of its own (``scale/cpu_claims.py``); ``ray_2_workers_unpinned``: the
+  same with pinning off, to measure what pinning brings. "Once started" = from the first file sent to the
   last result. Every worker, local or Ray, loads its models before it is sent a file, so
   start-up (reported apart) is not counted as throughput;
 * Ray's start-up: ``ray.init`` and an actor's time to ready; memory: each worker's resident
@@ -116,11 +118,13 @@ def run_config(name: str, clips: Path, out: Path, **kwargs) -> dict:
 
     marks: dict[str, float] = {}
     started_workers: list[float] = []
+    worker_cpus: dict[str, list[int]] = {}
 
     def hook(event) -> None:
         t = time.perf_counter()
         if event.kind == "worker-started":
             started_workers.append(t)
+            worker_cpus[event.worker.name] = list(event.worker.cpus)
         if event.kind == "dispatched":
             marks.setdefault("first_dispatch", t)
 
@@ -141,6 +145,7 @@ def run_config(name: str, clips: Path, out: Path, **kwargs) -> dict:
         "file_seconds": {i.stem: round(i.seconds or 0, 2) for i in ok},
         "worker_rss_mb": {w: round(max(i.worker_rss_mb or 0 for i in ok if i.worker == w), 1)
                           for w in sorted({i.worker for i in ok})},
+        "worker_cpus": worker_cpus,  # the cores each worker pinned itself to ([]: not pinned)
     }
     print(json.dumps(row), flush=True)
     return row
@@ -270,7 +275,7 @@ def measure_local(clips: Path, root: Path, subs: Path | None, repeat: int, quick
     print(json.dumps(runs["local_sequential_1_thread"]), flush=True)
     runs["local_sequential_2_threads"] = local_in_child("local2", clips, root / "o_local2", quick, subs)
     print(json.dumps(runs["local_sequential_2_threads"]), flush=True)
-    # The host's own ceiling for two streams, without Ray: two local 1-thread processes at once,
+    # Two streams without Ray, left to the scheduler: two local 1-thread processes at once,
     # each on the whole corpus (so no load-balancing tail either).
     with ThreadPoolExecutor(2) as pool:
         pair = list(pool.map(lambda k: local_in_child("local1", clips, root / f"o_pair{k}", quick, subs), (0, 1)))
@@ -287,17 +292,28 @@ def measure_local(clips: Path, root: Path, subs: Path | None, repeat: int, quick
 
 
 def measure_ray(clips: Path, root: Path, subs: Path | None, repeat: int, quick: dict) -> dict[str, list[dict]]:
-    """Ray with 1 and 2 workers, ``repeat`` runs each, alternated (so that a slow spell of the
-    host falls on both alike); inside a Ray runtime."""
+    """Ray with 1 and 2 workers, and 2 workers left unpinned, ``repeat`` runs each, alternated
+    (so that a slow spell of the host falls on all alike); inside a Ray runtime.
+
+    As shipped, 2 workers on this 2-CPU runtime take every CPU and pin themselves to a core
+    each, and 1 worker is left free (scale/cpu_claims.py); ``ray_2_workers_unpinned`` turns the
+    pinning off (``AFFECTLENS_PIN_CPUS=0``) to measure what it brings."""
     from affectlens.pipeline import AnalysisOptions
 
     root.mkdir(exist_ok=True)
-    rows: dict[str, list[dict]] = {"ray_1_worker": [], "ray_2_workers": []}
+    rows: dict[str, list[dict]] = {"ray_1_worker": [], "ray_2_workers": [], "ray_2_workers_unpinned": []}
     for k in range(repeat):
-        for w, key in ((1, "ray_1_worker"), (2, "ray_2_workers")):
-            rows[key].append(run_config(f"Ray, {w} worker{'s' if w > 1 else ''} (num_cpus=1{' each' if w > 1 else ''})",
-                                        clips, root / f"o_ray{w}_{k}", workers=w, use_ray=True,
-                                        options=AnalysisOptions(**quick), subtitles_dir=subs))
+        for w, key in ((1, "ray_1_worker"), (2, "ray_2_workers"), (2, "ray_2_workers_unpinned")):
+            unpinned = key.endswith("unpinned")
+            name = f"Ray, {w} worker{'s' if w > 1 else ''} (num_cpus=1{' each' if w > 1 else ''}" + \
+                   (", not pinned)" if unpinned else ")")
+            if unpinned:
+                os.environ["AFFECTLENS_PIN_CPUS"] = "0"
+            try:
+                rows[key].append(run_config(name, clips, root / f"o_{key}_{k}", workers=w, use_ray=True,
+                                            options=AnalysisOptions(**quick), subtitles_dir=subs))
+            finally:
+                os.environ.pop("AFFECTLENS_PIN_CPUS", None)
     return rows
 
 
@@ -307,6 +323,7 @@ def summarise(local: dict[str, dict], ray_rows: dict[str, list[dict]]) -> dict:
     runs = {**local, **{k: median_run(v) for k, v in ray_rows.items()}}
     r1, r2, loc = runs["ray_1_worker"], runs["ray_2_workers"], runs["local_sequential_1_thread"]
     speedup = r1["wall_once_started_s"] / r2["wall_once_started_s"]
+    unpinned = runs["ray_2_workers_unpinned"]["wall_once_started_s"]
     ray1_vs_local = r1["wall_once_started_s"] / loc["wall_once_started_s"] - 1
     per_clip: dict[str, list[float]] = {}
     for row in ray_rows["ray_1_worker"]:
@@ -316,6 +333,8 @@ def summarise(local: dict[str, dict], ray_rows: dict[str, list[dict]]) -> dict:
     return {
         "runs": runs,
         "speedup_2_workers_vs_1": round(speedup, 2),
+        "speedup_2_unpinned_workers_vs_1": round(r1["wall_once_started_s"] / unpinned, 2),
+        "pinning_gain_2_workers_pct": round(100 * (unpinned / r2["wall_once_started_s"] - 1), 1),
         "host_two_process_speedup": round(runs["two_local_processes"]["files_per_min"] / loc["files_per_min"], 2),
         "worker_seconds_per_file": {k: round(v["sum_file_seconds"] / v["files"], 2) for k, v in runs.items()},
         "ray_1_worker_vs_local_sequential_pct": round(100 * ray1_vs_local, 1),
@@ -420,8 +439,9 @@ def main() -> None:
                  "times run from the first file sent to the last result; every worker, local or Ray, loads its "
                  "models before it is sent a file (worker ready = loaded; its first inferences still fall in its first "
                  "file). "
-                 "host_two_process_speedup is what two plain processes get on this host (the ceiling for 2 "
-                 "workers); worker_seconds_per_file (analysis seconds per file on its worker) shows each file "
+                 "host_two_process_speedup is what two plain processes, left to the operating system's "
+                 "scheduling, get on this host; ray_2_workers pin themselves to a core each (they take every CPU), "
+                 "ray_2_workers_unpinned do not; worker_seconds_per_file (analysis seconds per file on its worker) shows each file "
                  "slowing down when two run at once",
     }
     if args.quick:

@@ -380,6 +380,29 @@ def test_results_in_memory_without_an_output_folder(corpus, tmp_path, ray_addres
     assert [i.kind for i in items if isinstance(i, FileFailure)] == ["input"]
 
 
+def test_workers_that_fill_the_machine_each_pin_to_cores_of_their_own(corpus, tmp_path, ray_address):
+    """Pinned only when the workers take every CPU (scale/cpu_claims.py); one worker with a core to
+    spare is left free."""
+    import ray
+
+    cpus = int(ray.cluster_resources()["CPU"])
+    if not 2 <= cpus <= min(len(SHORT), len(os.sched_getaffinity(0))):
+        pytest.skip(f"needs a local Ray runtime of 2 to {len(SHORT)} CPUs")
+    _wait_gone(_actor_pids())  # earlier tests' workers give their cores back as they exit
+    for workers in (cpus, 1):
+        started: list = []
+        files = [corpus / n for n in SHORT[:workers]]  # one each: every worker starts
+        items = list(analyze_many(files, workers=workers, options=FAST,
+                                  hook=lambda e, seen=started: seen.append(e.worker) if e.kind == "worker-started" else None))
+        assert all(isinstance(i, FileResult) for i in items) and len(started) == workers
+        pinned = [w.cpus for w in started]
+        if workers == 1:
+            assert pinned == [()], pinned
+        else:
+            assert all(len(c) == 1 for c in pinned) and len({c[0] for c in pinned}) == workers, pinned
+        _wait_gone({w.pid for w in started})
+
+
 # ---------------------------------------------------------------- annotate on Ray: shards
 def test_annotate_command_on_ray(corpus, tmp_path, ray_address, capsys):
     """The command itself: default analysis options, the clip's transcript as subtitles."""

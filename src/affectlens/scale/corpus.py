@@ -35,6 +35,7 @@ from ..ingest.subtitles import find_subtitles, subtitles_folder
 from ..pipeline import AnalysisOptions, Hook, Pipeline
 from ..result import Result
 from ..writers import get_writer
+from .cpu_claims import pinning_wanted
 from .manifest import (
     DONE,
     FAILED,
@@ -339,8 +340,11 @@ class RayExecutor:
                 raise ParameterError(f"--cpus-per-worker {self.cpus:g} is more than the {cluster_cpus:g} CPUs "
                                      "of the Ray cluster")
             workers = self.workers or default_workers(ray, self.cpus)
-            return RayPool(ray, self.worker_kwargs, workers=workers, cpus_per_worker=self.cpus,
-                           method=self.method, hook=self.hook)
+            # Workers that take every CPU pin themselves to cores of their own; with room to
+            # spare they are left free to borrow it (why: scale/cpu_claims.py).
+            pin = pinning_wanted(workers, self.cpus, cluster_cpus)
+            return RayPool(ray, {**self.worker_kwargs, "pin_cpus": pin}, workers=workers,
+                           cpus_per_worker=self.cpus, method=self.method, hook=self.hook)
         except BaseException:
             self._runtime.__exit__(*sys.exc_info())
             raise

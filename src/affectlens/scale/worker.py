@@ -26,6 +26,7 @@ from ..core.threads import available_threads
 from ..pipeline import AnalysisOptions, Hook, Pipeline
 from ..result import Result
 from ..writers import get_writer
+from .cpu_claims import claim_cpus
 
 #: Failure kinds (see :class:`~affectlens.scale.manifest.ManifestEntry`).
 INPUT, CRASH, WORKER = "input", "crash", "worker"
@@ -47,12 +48,14 @@ class FileTask:
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """Who a worker is: ``pid@host``, its thread budget, and its resident memory now."""
+    """Who a worker is: ``pid@host``, its thread budget, its resident memory now, and the
+    cores it is pinned to (empty when it is not: :mod:`~affectlens.scale.cpu_claims`)."""
 
     pid: int
     host: str
     threads: int
     rss_mb: float
+    cpus: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
@@ -117,16 +120,22 @@ class AnalysisWorker:
         Whether a pipeline built here loads the speech recogniser at start, when its options
         use one (:meth:`~affectlens.pipeline.Pipeline.load`); False when every file of the run
         has its own subtitles.
+    pin_cpus : bool, default=False
+        Pin this process to cores that no other worker on the machine holds, as many as its
+        thread budget (:func:`~affectlens.scale.cpu_claims.claim_cpus`); asked for by the Ray
+        driver when its workers take every CPU. Left unpinned when not enough cores are free.
     """
 
     def __init__(self, options: AnalysisOptions | None = None, out_dir: str | None = None,
                  formats: tuple[str, ...] = ("json",), keep_results: bool = False,
                  record_options: Any = None, pipeline: Pipeline | None = None,
-                 load_speech_recognition: bool = True) -> None:
+                 load_speech_recognition: bool = True, pin_cpus: bool = False) -> None:
         options = options or AnalysisOptions()
         if pipeline is None and options.threads is None:
             # Fixed now, from Ray's num_cpus inside an actor: the budget must not change between files.
             options = replace(options, threads=available_threads())
+        # Before the models load, so that their threads start on the claimed cores.
+        self.cpus = claim_cpus(options.threads) if pin_cpus and pipeline is None and options.threads else ()
         # A worker of its own loads every model now: it is ready when loaded (its start-up is
         # reported as such, and a model that cannot load stops it before any file). A pipeline
         # handed in is the caller's to manage.
@@ -147,7 +156,7 @@ class AnalysisWorker:
         sending files (a worker that cannot start is told apart from a file that kills its
         worker)."""
         return WorkerInfo(pid=os.getpid(), host=socket.gethostname(), threads=self.pipeline.budget.total,
-                          rss_mb=rss_mb())
+                          rss_mb=rss_mb(), cpus=self.cpus)
 
     def _run(self, task: FileTask, hook: Hook | None) -> Result:
         pipeline = self.pipeline
