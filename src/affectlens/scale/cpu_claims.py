@@ -10,6 +10,11 @@ helper threads borrow the idle core (alone on 2 cores, unpinned was 5 % faster t
 the driver asks for pinning only when its workers take every CPU of the cluster
 (:func:`pinning_wanted`); ``AFFECTLENS_PIN_CPUS=0`` turns it off.
 
+What is pinned: ``sched_setaffinity`` binds the calling thread, so the worker claims in its
+constructor, before the models load, on the thread that runs the actor's tasks; every thread
+the pipeline starts from there (MediaPipe's, the decoder, the face helpers) inherits the cores.
+Ray's own threads, started before, stay free; they use little.
+
 A claim is an exclusive ``flock`` on one lock file per CPU, in a per-user folder of the
 temporary directory. Workers of one run, or of two runs on the same node, pick disjoint cores
 without talking to each other, and a claim ends with its process, even under ``kill -9``

@@ -155,8 +155,11 @@ class AnalysisWorker:
         """Who this worker is, once its models are loaded; the driver waits for it before
         sending files (a worker that cannot start is told apart from a file that kills its
         worker)."""
+        # The CPUs this thread may run on, as the system reports them (not what was asked): the
+        # thread that runs the actor's tasks, and every thread it starts, keep to the claim.
+        cpus = tuple(sorted(os.sched_getaffinity(0))) if self.cpus else ()
         return WorkerInfo(pid=os.getpid(), host=socket.gethostname(), threads=self.pipeline.budget.total,
-                          rss_mb=rss_mb(), cpus=self.cpus)
+                          rss_mb=rss_mb(), cpus=cpus)
 
     def _run(self, task: FileTask, hook: Hook | None) -> Result:
         pipeline = self.pipeline
