@@ -1,13 +1,15 @@
 """Cores of its own for each Ray worker, when the workers fill the machines.
 
-Why: two 1-CPU workers on 2 cores, left to the operating system, keep trading the cores. Each
-worker's helper threads (decoding ahead, the face classifier) and main thread migrate, and lose
-the warm private L2 cache of the core they left. Pinned each to a core of its own, the two
-workers analysed the same corpus about 7 % faster (``benchmarks/scale_ray.py``; probe medians
-of 4 alternated runs: 10.9 s against 11.7 s with transcripts, and of 3: 20.3 s against 22.7 s
-with speech recognition). A worker that has spare cores beside it is better left free: its
-helper threads borrow the idle core (alone on 2 cores, unpinned was 5 % faster than pinned). So
-the driver asks for pinning only when its workers take every CPU of the cluster
+Why: two 1-CPU workers on 2 cores, left to the operating system, keep trading the cores: each
+worker's main and helper threads (decoding ahead, the face classifier) migrate between them,
+and the same files cost each process about 5 % more CPU time than pinned (probe accounting;
+most likely the warm private cache of the core left behind). Pinned each to a core of its own, two workers
+did 10 % more files per minute with the clips' transcripts and 4-10 % more with speech
+recognition (``benchmarks/scale_ray.py``, pinned and unpinned runs alternated; two plain
+processes pinned with ``taskset`` gained 7-8 % in a probe). A worker that has spare cores
+beside it is better left free: a 1-thread worker alone on 2 cores uses about 1.08 of them (its
+helper threads borrow the idle one) and was about 5 % faster unpinned than pinned (probes, not
+benchmarks). So the driver asks for pinning only when its workers take every CPU of the cluster
 (:func:`pinning_wanted`); ``AFFECTLENS_PIN_CPUS=0`` turns it off.
 
 What is pinned: ``sched_setaffinity`` binds the calling thread, so the worker claims in its
