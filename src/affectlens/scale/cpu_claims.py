@@ -2,7 +2,7 @@
 
 Why: two 1-CPU workers on 2 cores, left to the operating system, keep trading the cores: each
 worker's main and helper threads (decoding ahead, the face classifier) migrate between them,
-and the same files cost each process about 5 % more CPU time than pinned (probe accounting;
+and the same files cost each process about 4 % more CPU time than pinned (probe accounting;
 most likely the warm private cache of the core left behind). Pinned each to a core of its own, two workers
 did 10 % more files per minute with the clips' transcripts and 4-10 % more with speech
 recognition (``benchmarks/scale_ray.py``, pinned and unpinned runs alternated; two plain
