@@ -3,14 +3,14 @@
 Why: two 1-CPU workers on 2 cores, left to the operating system, keep trading the cores: each
 worker's main and helper threads (decoding ahead, the face classifier) migrate between them,
 and the same files cost each process about 4 % more CPU time than pinned (probe accounting;
-most likely the warm private cache of the core left behind). Pinned each to a core of its own, two workers
-did 10 % more files per minute with the clips' transcripts and 4-10 % more with speech
-recognition (``benchmarks/scale_ray.py``, pinned and unpinned runs alternated; two plain
-processes pinned with ``taskset`` gained 7-8 % in a probe). A worker that has spare cores
-beside it is better left free: a 1-thread worker alone on 2 cores uses about 1.08 of them (its
-helper threads borrow the idle one) and was about 5 % faster unpinned than pinned (probes, not
-benchmarks). So the driver asks for pinning only when its workers take every CPU of the cluster
-(:func:`pinning_wanted`); ``AFFECTLENS_PIN_CPUS=0`` turns it off.
+most likely the warm private cache of the core left behind). Pinned each to a core of its
+own, two workers did 10 % more files per minute with the clips' transcripts and 4-10 % more
+with speech recognition (``benchmarks/scale_ray.py``, pinned and unpinned runs alternated; two
+plain processes pinned with ``taskset`` took about 10 % less time in a probe). A worker that
+has spare cores beside it is better left free: a 1-thread worker alone on 2 cores uses about
+1.08 of them (its helper threads borrow the idle one) and was about 5 % faster unpinned than
+pinned (probes, not benchmarks). So the driver asks for pinning only when its workers take
+every CPU of the cluster (:func:`pinning_wanted`); ``AFFECTLENS_PIN_CPUS=0`` turns it off.
 
 What is pinned: ``sched_setaffinity`` binds the calling thread, so the worker claims in its
 constructor, before the models load, on the thread that runs the actor's tasks; every thread
