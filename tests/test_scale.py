@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -350,8 +351,13 @@ def test_a_subtitles_folder_gives_each_file_its_own_utterances(corpus, tmp_path,
     assert f"{broken_cues.stem}.vtt" in items[broken_cues.name].error
     assert isinstance(items[without.name], FileResult)
     assert not any(u.segment.text for u in items[without.name].result.utterances)
-    with pytest.raises(ParameterError, match="subtitles folder"):
+    with pytest.raises(ParameterError, match="subtitles folder .* not found"):
         list(analyze_many(corpus, use_ray=False, options=FAST, subtitles_dir=tmp_path / "nowhere"))
+    with pytest.raises(ParameterError, match="subtitles folder .* is a file"):
+        list(analyze_many(corpus, use_ray=False, options=FAST, subtitles_dir=subs / f"{with_cues.stem}.srt"))
+    with pytest.raises(ParameterError, match="not both"):
+        list(analyze_many(corpus, use_ray=False, options=replace(FAST, subtitles=str(subs / f"{with_cues.stem}.srt")),
+                          subtitles_dir=subs))
 
     # The command, local batch and single file alike.
     from affectlens.cli import main

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core.errors import MediaError, ParameterError
+from .core.errors import MediaError
 from .ingest.decode import IMAGE_SUFFIXES
 from .pipeline import Hook, Pipeline
 from .writers import get_writer
@@ -92,9 +92,7 @@ def run_batch(
     from .ingest.subtitles import subtitles_folder
     from .scale.corpus import FileFailure, run_local
 
-    subs = subtitles_folder(subtitles_dir)
-    if subs is not None and pipeline.options.subtitles:
-        raise ParameterError("give either one subtitle file or a subtitles folder, not both")
+    subs = subtitles_folder(subtitles_dir, single=pipeline.options.subtitles)
 
     out_dir = Path(out_dir)
     files = expand_inputs(inputs)

@@ -255,15 +255,18 @@ def load_transcript(path: str | Path) -> ParsedTranscript:
 SUBTITLE_SUFFIXES = (".srt", ".vtt", ".csv")
 
 
-def subtitles_folder(path: str | Path | None) -> Path | None:
-    """``path`` as a folder of per-file subtitles (None stays None); a clear error when it is not one."""
+def subtitles_folder(path: str | Path | None, *, single: str | Path | None = None) -> Path | None:
+    """``path`` as a folder of per-file subtitles (None stays None); a clear error when it is not
+    one, or when ``single`` (one subtitle file for every input) is given as well."""
     from ..core.errors import ParameterError
 
     if path is None:
         return None
+    if single:
+        raise ParameterError("give either one subtitle file or a subtitles folder, not both")
     folder = Path(path)
     if not folder.is_dir():
-        raise ParameterError(f"subtitles folder {folder} not found")
+        raise ParameterError(f"subtitles folder {folder} " + ("is a file" if folder.exists() else "not found"))
     return folder
 
 

@@ -442,9 +442,7 @@ def analyze_many(
     fmts = tuple(f.strip() for f in formats if f.strip())
     for f in fmts:
         get_writer(f)  # an unknown format fails now, not on the first result
-    if options.subtitles and subtitles_dir is not None:
-        raise ParameterError("give either one subtitle file (options.subtitles) or a subtitles folder, not both")
-    subs = subtitles_folder(subtitles_dir)
+    subs = subtitles_folder(subtitles_dir, single=options.subtitles)
     files = expand(paths)
     if not files:
         raise MediaError(f"no media files in {', '.join(map(str, paths))}")

@@ -135,7 +135,7 @@ class AnalysisWorker:
             # Fixed now, from Ray's num_cpus inside an actor: the budget must not change between files.
             options = replace(options, threads=available_threads())
         # Before the models load, so that their threads start on the claimed cores.
-        self.cpus = claim_cpus(options.threads) if pin_cpus and pipeline is None and options.threads else ()
+        self.cpus = claim_cpus(options.threads) if pin_cpus and pipeline is None else ()
         # A worker of its own loads every model now: it is ready when loaded (its start-up is
         # reported as such, and a model that cannot load stops it before any file). A pipeline
         # handed in is the caller's to manage.
