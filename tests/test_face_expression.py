@@ -217,6 +217,43 @@ def test_softmax_order_and_flip_averaging(tmp_path):
     np.testing.assert_allclose(flipped, (no_flip + mirrored) / 2, atol=1e-6)
 
 
+def test_a_flip_gate_flips_only_the_faces_the_model_is_unsure_of(tmp_path):
+    """``flip_below``: faces whose one-pass top probability is under the gate get exactly the full flip
+    average; the others keep their one-pass probabilities, and only the unsure ones cost a second run."""
+    folder = _constant_model(tmp_path / "tiny", [0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    crops = np.zeros((2, CROP_SIZE, CROP_SIZE), np.float32)
+    crops[0, :, : CROP_SIZE // 2] = 1.0  # neutral logit +10: sure (top probability > 0.9)
+    crops[1, :, : CROP_SIZE // 2] = 0.1  # neutral logit +1: unsure (top about 0.44), and the mirror changes it
+    plain = ExpressionClassifier(str(folder), flip=False).predict(crops)
+    every = ExpressionClassifier(str(folder), flip=True).predict(crops)
+    assert plain[0].max() > 0.9 and plain[1].max() < 0.5
+    assert not np.allclose(plain[1], every[1], atol=1e-3) and not np.allclose(plain[0], every[0], atol=1e-3)
+    gated = ExpressionClassifier(str(folder), flip=True, flip_below=0.5)
+    gated._load()
+    runs = []
+    run = gated._run
+    gated._run = lambda views: runs.append(len(views)) or run(views)
+    out = gated.predict(crops)
+    np.testing.assert_allclose(out[0], plain[0], atol=1e-6)
+    np.testing.assert_allclose(out[1], every[1], atol=1e-6)
+    assert runs == [2, 1]  # both faces once, then the unsure face's mirror image
+    # a card's gate is followed unless the caller decides
+    card = json.loads((folder / "card.json").read_text())
+    card["tta_flip_below"] = 0.5
+    (folder / "card.json").write_text(json.dumps(card))
+    get_card.cache_clear()
+    np.testing.assert_allclose(ExpressionClassifier(str(folder)).predict(crops), out, atol=1e-6)
+    np.testing.assert_allclose(ExpressionClassifier(str(folder), flip=True).predict(crops), every, atol=1e-6)
+    np.testing.assert_allclose(ExpressionClassifier(str(folder), flip=False).predict(crops), plain, atol=1e-6)
+    for bad in (0, -1.0, "half", True):
+        card["tta_flip_below"] = bad
+        (folder / "card.json").write_text(json.dumps(card))
+        get_card.cache_clear()
+        with pytest.raises(ModelError, match="flip gate"):
+            ExpressionClassifier(str(folder)).predict(crops)
+    get_card.cache_clear()
+
+
 def test_an_ensemble_card_averages_its_members_softmax(tmp_path):
     a = _constant_model(tmp_path / "a", [0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0])
     b = _constant_model(tmp_path / "b", [0.0, 0.0, 3.0, 0.0, 1.0, 0.0, 0.0])

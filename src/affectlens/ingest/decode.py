@@ -273,7 +273,10 @@ def decode(
                     next_time = (next_time + step) if step and t < next_time + step else t + step
                     if size is None:
                         size = _scaled_size(frame.width, frame.height, max_side)
-                    rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                    # a size equal to the frame's still sends libswscale through its scaler, which
+                    # cost 0.74 against 0.44 ms a 640x360 frame for the same pixels: ask only to shrink
+                    scale = {} if size == (frame.width, frame.height) else {"width": size[0], "height": size[1]}
+                    rgb = frame.to_ndarray(format="rgb24", **scale)
                     rotation = getattr(frame, "rotation", 0) or info.rotation
                     if rotation % 360:
                         rgb = np.ascontiguousarray(np.rot90(rgb, k=int(round(rotation / 90)) % 4))

@@ -53,9 +53,27 @@ def frontal_landmarks(landmarks: np.ndarray) -> np.ndarray:
 
 
 def shape_features(landmarks: np.ndarray) -> np.ndarray:
-    """The head's input ``[..., N_FEATURES]`` (float32): frontal (x, y) of every landmark."""
-    q = frontal_landmarks(landmarks)
-    return q[..., :2].reshape(*q.shape[:-2], N_FEATURES).astype(np.float32)
+    """The head's input ``[..., N_FEATURES]`` (float32): frontal (x, y) of every landmark.
+
+    The same numbers as :func:`frontal_landmarks`'s first two columns (bit for bit on FER2013's
+    meshes), computed without the depth axis and with ``einsum`` instead of stacked 3x3 matrix
+    products: the video path calls it once a face a frame, where it took twice as long.
+    """
+    p = np.asarray(landmarks, dtype=np.float64)
+    if p.shape[-2] < N_LANDMARKS or p.shape[-1] != 3:
+        raise ValueError(f"landmarks must be [..., 478, 3] (the mesh with irises); got {p.shape}")
+    p = p[..., :N_LANDMARKS, :]
+    r_eye = (p[..., 33, :] + p[..., 133, :]) / 2
+    l_eye = (p[..., 263, :] + p[..., 362, :]) / 2
+    d = l_eye - r_eye
+    iod = np.maximum(np.sqrt(np.einsum("...i,...i->...", d, d)), 1e-9)[..., None]
+    ex = d / iod
+    v = p[..., 2, :] - p[..., 10, :]
+    ey = v - np.einsum("...i,...i->...", v, ex)[..., None] * ex
+    ey = ey / np.maximum(np.sqrt(np.einsum("...i,...i->...", ey, ey)), 1e-9)[..., None]
+    origin = (r_eye + l_eye) / 2
+    q = np.einsum("...pi,...ij->...pj", p - origin[..., None, :], np.stack([ex, ey], axis=-1) / iod[..., None])
+    return q.reshape(*q.shape[:-2], N_FEATURES).astype(np.float32)
 
 
 class GeometryHead:
