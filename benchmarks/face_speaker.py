@@ -7,7 +7,11 @@ Both faces talk (each clip is someone speaking), so only following the *heard* v
 them apart. The whole composite is one utterance; the answer is right when the face on the
 side whose sound plays is named, wrong when the other is, and "unknown" counts as not right.
 
-Also measured: the same with 2-second windows instead of the whole utterance; "unknown" when
+Also measured: how well each clip's face follows its own voice (``own_voice``: the correlation
+the rule scores faces by, of the clip's face with the composite's sound when that sound is the
+clip's own, against the same when the sound is the other clip's): a face whose lip gap does not
+follow its own voice cannot be told from a talking neighbour by any rule that reads the lip gap,
+so this bounds what the rule can reach; the same with 2-second windows instead of the whole utterance; "unknown" when
 no mouth moves (each clip's first frame held still, side by side, with either sound:
 ``composite.frozen``); and the rule this replaced (``legacy``: voice correlation plus 5 x
 lip-gap spread, never unknown), on the same face records.
@@ -38,7 +42,7 @@ from _common import write_result  # noqa: E402
 from affectlens.core.data import REPO_ROOT, dataset_path  # noqa: E402
 from affectlens.ingest.decode import decode, probe  # noqa: E402
 from affectlens.modalities.face import FaceModality  # noqa: E402
-from affectlens.modalities.face.speaker import attribute_speaker, audio_energy  # noqa: E402
+from affectlens.modalities.face.speaker import attribute_speaker, audio_energy, voice_following  # noqa: E402
 from affectlens.testing import composite  # noqa: E402
 
 WORK = REPO_ROOT / "work_data" / "face_speaker"
@@ -134,6 +138,7 @@ def evaluate(loaded: dict[str, composite.Clip], rate: float | None) -> tuple[dic
     """Every ordered pair, 2 s windows and still mouths at one face frame rate, new and legacy rules."""
     face = FaceModality(frame_rate=rate)
     results = {"new": {"utterance": [], "windows_2s": [], "per_pair": {}}, "legacy": {"utterance": [], "windows_2s": []}}
+    own: dict[str, dict[str, list[float]]] = {name: {"own": [], "other": []} for name in loaded}
     still: dict[str, list[str]] = {"new": [], "legacy": []}
     faces_seen = []
     for a, b in itertools.combinations(sorted(loaded), 2):
@@ -146,6 +151,8 @@ def evaluate(loaded: dict[str, composite.Clip], rate: float | None) -> tuple[dic
             faces_seen.append(len(np.unique(rec["face_id"])))
             duration = min(loaded[a].duration, loaded[b].duration)
             speaker, other = (a, b) if sound == "left" else (b, a)
+            for clip, follow in following(rec, split, a, b).items():
+                own[clip]["own" if clip == speaker else "other"].append(follow)
             for name, rule in (("new", attribute_speaker), ("legacy", legacy_attribute)):
                 answer = judge(rec, split, 0.0, duration + 0.05, rule)
                 results[name]["utterance"].append((sound, answer))
@@ -172,7 +179,25 @@ def evaluate(loaded: dict[str, composite.Clip], rate: float | None) -> tuple[dic
                              "named_a_face": sum(x in ("left", "right") for x in still[name])},
         }
     figures["new"]["answers"] = results["new"]["per_pair"]
+    figures["own_voice"] = {
+        "what": "mean voice-following correlation of each clip's face (its longest track) with its own sound "
+                "and with the other clips' sounds, over the composites it appears in",
+        "clips": {name: {"own": round(float(np.mean(v["own"])), 3), "others": round(float(np.mean(v["other"])), 3)}
+                  for name, v in own.items() if v["own"] and v["other"]},
+    }
     return figures, faces_seen
+
+
+def following(rec: dict, split: float, left: str, right: str) -> dict[str, float]:
+    """Each side's clip -> the voice-following correlation of its longest face track."""
+    best: dict[str, tuple[int, float]] = {}
+    for fid in np.unique(rec["face_id"]):
+        m = rec["face_id"] == fid
+        clip = left if side_of(rec, int(fid), split) == "left" else right
+        follow = voice_following(rec["time"][m], rec["mouth_open"][m], rec["audio"], 16_000)
+        if follow is not None and int(m.sum()) > best.get(clip, (0, 0.0))[0]:
+            best[clip] = (int(m.sum()), follow)
+    return {clip: f for clip, (_, f) in best.items()}
 
 
 def main() -> None:
@@ -196,6 +221,7 @@ def main() -> None:
         "figures": by_rate,
     })
     for key, figs in by_rate.items():
+        print(key, "own voice", figs["own_voice"]["clips"])
         for name in ("new", "legacy"):
             print(key, name, figs[name]["ordered_pairs_whole_utterance"], figs[name]["2s_windows"]["accuracy"],
                   figs[name]["still_mouths"])

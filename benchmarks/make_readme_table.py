@@ -359,6 +359,13 @@ def face_speaker(r: dict) -> list[Row]:
             rows.append(("Face", f"who is speaking when no mouth moves (frozen faces, a voice), {what}",
                          f"'unknown' in {still['unknown']}/{still['n']}, a face named in {still['named_a_face']}",
                          "each composite's first frame held still, either clip's sound"))
+    own = r["figures"]["10_fps"].get("own_voice", {}).get("clips")
+    if own:
+        flat = sorted(own, key=lambda c: own[c]["own"])
+        cells = ", ".join(f"{c.split('_')[-1].lstrip('0') or '0'} {own[c]['own']:+.2f}/{own[c]['others']:+.2f}"
+                          for c in flat)
+        rows.append(("Face", "who is speaking: each clip's lip gap against its own / other clips' voices (correlation)",
+                     cells, "10 frames/s; a face near 0 with its own voice cannot be told from a talking neighbour"))
     return rows
 
 
@@ -404,7 +411,7 @@ EXTRACTORS: dict[str, Callable[[dict], list[Row]]] = {
     "voice_emotion_training": voice_emotion_training,
 }
 SKIP = {"face_au_calibration", "voice_emotion_training_noaug", "face_expression_geometry_training",
-        "face_expression_geometry_training_noflip",  # training logs (the card cites them)
+        "face_expression_geometry_training_noflip", "face_expression_flip_gate",  # training logs (the card cites them)
         "voice_emotion_training_no_telephone_aug"}  # calibration constants, not a measurement
 
 
