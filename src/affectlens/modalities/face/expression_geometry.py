@@ -32,37 +32,15 @@ N_LANDMARKS = 478
 N_FEATURES = 2 * N_LANDMARKS
 
 
-def frontal_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """Landmarks ``[..., 478, 3]`` in the face's own frame, in inter-ocular distances (float64)."""
+def _mesh_points(landmarks: np.ndarray) -> np.ndarray:
     p = np.asarray(landmarks, dtype=np.float64)
     if p.shape[-2] < N_LANDMARKS or p.shape[-1] != 3:
         raise ValueError(f"landmarks must be [..., 478, 3] (the mesh with irises); got {p.shape}")
-    p = p[..., :N_LANDMARKS, :]
-    r_eye = (p[..., 33, :] + p[..., 133, :]) / 2
-    l_eye = (p[..., 263, :] + p[..., 362, :]) / 2
-    d = l_eye - r_eye
-    iod = np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9)
-    ex = d / iod
-    v = p[..., 2, :] - p[..., 10, :]
-    ey = v - np.sum(v * ex, axis=-1, keepdims=True) * ex
-    ey = ey / np.maximum(np.linalg.norm(ey, axis=-1, keepdims=True), 1e-9)
-    ez = np.cross(ex, ey)
-    rot = np.stack([ex, ey, ez], axis=-1)  # columns are the face's axes
-    origin = (r_eye + l_eye) / 2
-    return np.matmul(p - origin[..., None, :], rot) / iod[..., None, :]
+    return p[..., :N_LANDMARKS, :]
 
 
-def shape_features(landmarks: np.ndarray) -> np.ndarray:
-    """The head's input ``[..., N_FEATURES]`` (float32): frontal (x, y) of every landmark.
-
-    The same numbers as :func:`frontal_landmarks`'s first two columns (bit for bit on FER2013's
-    meshes), computed without the depth axis and with ``einsum`` instead of stacked 3x3 matrix
-    products: the video path calls it once a face a frame, where it took twice as long.
-    """
-    p = np.asarray(landmarks, dtype=np.float64)
-    if p.shape[-2] < N_LANDMARKS or p.shape[-1] != 3:
-        raise ValueError(f"landmarks must be [..., 478, 3] (the mesh with irises); got {p.shape}")
-    p = p[..., :N_LANDMARKS, :]
+def _face_axes(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(origin, x axis, y axis, inter-ocular distance ``[..., 1]``) of meshes ``p [..., 478, 3]``."""
     r_eye = (p[..., 33, :] + p[..., 133, :]) / 2
     l_eye = (p[..., 263, :] + p[..., 362, :]) / 2
     d = l_eye - r_eye
@@ -71,7 +49,26 @@ def shape_features(landmarks: np.ndarray) -> np.ndarray:
     v = p[..., 2, :] - p[..., 10, :]
     ey = v - np.einsum("...i,...i->...", v, ex)[..., None] * ex
     ey = ey / np.maximum(np.sqrt(np.einsum("...i,...i->...", ey, ey)), 1e-9)[..., None]
-    origin = (r_eye + l_eye) / 2
+    return (r_eye + l_eye) / 2, ex, ey, iod
+
+
+def frontal_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks ``[..., 478, 3]`` in the face's own frame, in inter-ocular distances (float64)."""
+    p = _mesh_points(landmarks)
+    origin, ex, ey, iod = _face_axes(p)
+    rot = np.stack([ex, ey, np.cross(ex, ey)], axis=-1)  # columns are the face's axes
+    return np.matmul(p - origin[..., None, :], rot) / iod[..., None, :]
+
+
+def shape_features(landmarks: np.ndarray) -> np.ndarray:
+    """The head's input ``[..., N_FEATURES]`` (float32): frontal (x, y) of every landmark.
+
+    :func:`frontal_landmarks`'s first two columns, computed without the depth axis and with
+    ``einsum`` instead of stacked 3x3 matrix products (the same numbers on FER2013's meshes): the
+    video path calls it once a face a frame, where it took twice as long.
+    """
+    p = _mesh_points(landmarks)
+    origin, ex, ey, iod = _face_axes(p)
     q = np.einsum("...pi,...ij->...pj", p - origin[..., None, :], np.stack([ex, ey], axis=-1) / iod[..., None])
     return q.reshape(*q.shape[:-2], N_FEATURES).astype(np.float32)
 
