@@ -13,7 +13,7 @@ from affectlens.modalities.base import MODALITIES, AnalysisContext
 from affectlens.modalities.face import FaceModality
 from affectlens.modalities.face.aus import AU_NAMES
 from affectlens.modalities.face.detect import FaceDetector, as_rgb
-from affectlens.modalities.face.mesh import FaceMesher
+from affectlens.modalities.face.mesh import FaceMesher, landmark_array
 from affectlens.modalities.face.micro import spot_micro_expressions
 from affectlens.modalities.face.speaker import attribute_speaker
 from affectlens.modalities.face.track import FaceTracker
@@ -156,6 +156,28 @@ def test_pexels_evidence_per_segment(pexels) -> None:
             assert abs(sum(e.probs.values()) - 1) < 1e-6 and 0 < e.reliability <= 1
         au_cues = [c for c in e.cues if c.name.startswith("AU")]
         assert all(1.0 <= c.value <= 5.0 and c.name in c.description for c in au_cues)
+
+
+def test_landmark_array_reads_the_serialised_list_or_falls_back() -> None:
+    """The fast path (one numpy view of the protobuf's bytes) gives exactly the landmarks; a list
+    whose layout differs (a landmark with visibility set, zeros, an empty list) takes the slow path."""
+    from mediapipe.framework.formats import landmark_pb2
+
+    rng = np.random.default_rng(0)
+    xyz = rng.normal(size=(478, 3)).astype(np.float32)
+    xyz[5] = 0.0  # explicit zeros are still written (proto2 fields with presence)
+
+    def as_list(points, visibility_at=None):
+        out = landmark_pb2.NormalizedLandmarkList()
+        for i, (x, y, z) in enumerate(points):
+            lm = out.landmark.add(x=float(x), y=float(y), z=float(z))
+            if i == visibility_at:
+                lm.visibility = 0.5
+        return out
+
+    np.testing.assert_array_equal(landmark_array(as_list(xyz)), xyz)
+    np.testing.assert_array_equal(landmark_array(as_list(xyz, visibility_at=7)), xyz)
+    assert landmark_array(landmark_pb2.NormalizedLandmarkList()).shape == (0, 3)
 
 
 def test_tracker_keeps_ids_and_ends_tracks_after_gap() -> None:
