@@ -136,6 +136,28 @@ def test_followed_face_meshes_like_a_detected_one(pexels_clip: Path) -> None:
     assert np.mean(same) > 0.85
 
 
+def test_video_path_gives_the_shipped_classifier_each_face_mesh(pexels_clip: Path, monkeypatch) -> None:
+    """The shipped expression model fuses its geometry head by default, which needs each face's
+    mesh: the face stage must pass it along with the crop, and keep what the classifier returned."""
+    from affectlens.modalities.face.expression import ExpressionClassifier
+
+    seen = []
+    predict = ExpressionClassifier.predict
+
+    def spy(self, crops, landmarks=None):
+        out = predict(self, crops, landmarks)
+        seen.append((self.uses_geometry, None if landmarks is None else np.asarray(landmarks).shape, out))
+        return out
+
+    monkeypatch.setattr(ExpressionClassifier, "predict", spy)
+    face, _ = _run(pexels_clip, 2.0)
+    records = face._finished_records()
+    assert seen and all(uses for uses, _, _ in seen)
+    assert all(shape is not None and shape[1:] == (478, 3) for _, shape, _ in seen)
+    kept = np.stack([r.expression for r in records])
+    np.testing.assert_allclose(kept, np.concatenate([out for _, _, out in seen]), atol=1e-6)
+
+
 def test_pexels_smile_end_has_more_au12_than_crying_start(pexels) -> None:
     face, _ = pexels
     tl = face.timeline()
