@@ -123,6 +123,12 @@ def main() -> None:
              for b in (1, 32, 256)}
     if fused:
         speed_cnn = {f"batch_{b}": round(throughput(cnn, crops, b), 1) for b in (1, 32, 256)}
+    # with a flip gate only the faces whose one-pass top probability is under it get the mirror pass
+    flipped = 0.0
+    if clf.flip_:
+        one_pass = probs_cnn if not cnn.flip_ else ExpressionClassifier(args.model, threads=2, geometry=False,
+                                                                        flip=False).predict(crops)
+        flipped = float((one_pass.max(1) < clf.flip_below_).mean())
     result = {
         "benchmark": "face_expression",
         "model": card.name,
@@ -133,10 +139,8 @@ def main() -> None:
                  f"face found in {100 * data['found'][test].mean():.2f} %, whole image otherwise",
         "tta_flip": clf.flip_,
         "tta_flip_below": None if np.isinf(clf.flip_below_) else clf.flip_below_,
-        # with a flip gate only the faces whose one-pass top probability is under it get the mirror pass
-        "flipped_share": round(float((probs_cnn.max(1) < clf.flip_below_).mean()), 4) if clf.flip_ else 0.0,
-        "passes_per_face": round(len(clf.members_) * (1 + ((probs_cnn.max(1) < clf.flip_below_).mean()
-                                                           if clf.flip_ else 0.0)), 2),
+        "flipped_share": round(flipped, 4),
+        "passes_per_face": round(len(clf.members_) * (1 + flipped), 2),
         "accuracy": round(float(accuracy_score(y, pred)), 4),
         "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
         "per_class_f1": {k: round(float(v), 4) for k, v in zip(LABELS, per_class, strict=True)},
