@@ -11,10 +11,10 @@ Also measured: how well each clip's face follows its own voice (``own_voice``: t
 the rule scores faces by, of the clip's face with the composite's sound when that sound is the
 clip's own, against the same when the sound is the other clip's): a face whose lip gap does not
 follow its own voice cannot be told from a talking neighbour by any rule that reads the lip gap,
-so this bounds what the rule can reach; the same with 2-second windows instead of the whole utterance; "unknown" when
-no mouth moves (each clip's first frame held still, side by side, with either sound:
-``composite.frozen``); and the rule this replaced (``legacy``: voice correlation plus 5 x
-lip-gap spread, never unknown), on the same face records.
+so this bounds what the rule can reach; the same with 2-second windows instead of the whole
+utterance; "unknown" when no mouth moves (each clip's first frame held still, side by side,
+with either sound: ``composite.frozen``); and the rule this replaced (``legacy``: voice
+correlation plus 5 x lip-gap spread, never unknown), on the same face records.
 
 The face stage runs once per layout (both sounds share the same video stream; cached in
 ``work_data/face_speaker/``: the files and each face's lip-gap and mouth-pixel-change series,
